@@ -1,0 +1,71 @@
+# ML pipeline infrastructure (CDKTF, Python). The README documents `make synth` and `make test`; the rest are helpers.
+SHELL := /bin/bash
+.DEFAULT_GOAL := help
+
+PYTHON ?= python3
+# Package index: yours (PIP_INDEX_URL, or pip's configured index-url), else pip's own default. Pipfile.lock keeps
+# ${PIP_INDEX_URL} unexpanded, so the lock names no host and mirrors work.
+PIP_INDEX_URL ?= $(shell pip config get global.index-url 2>/dev/null || pip config get install.index-url 2>/dev/null \
+	|| $(PYTHON) -c "from pip._internal.models.index import PyPI; print(PyPI.simple_url)")
+export PIP_INDEX_URL
+export PIPENV_VENV_IN_PROJECT := 1
+export PIPENV_VERBOSITY := -1
+export PIPENV_NOSPIN := 1
+export JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION := 1
+export JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION := 20
+export CHECKPOINT_DISABLE := 1
+export CDKTF_DISABLE_PLUGIN_CACHE_ENV := 1
+# Terraform reads our CLI config (offline provider mirror when the machine has one; see tests/support/terraform_cli.py).
+export TF_CLI_CONFIG_FILE := $(CURDIR)/.terraform-cli.tfrc
+
+PIPENV := $(PYTHON) -m pipenv
+VENV := .venv
+CHECKOV_VENV := .venv-checkov
+RUN := $(VENV)/bin/python
+
+.PHONY: help install tf-config synth test test-unit lint fmt bench clean
+
+help:  ## list targets
+	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
+
+$(VENV)/.synced: Pipfile.lock
+	@$(PYTHON) -m pipenv --version >/dev/null 2>&1 || $(PYTHON) -m pip install --quiet pipenv
+	$(PIPENV) sync --dev
+	@touch $@
+
+node_modules/.installed: package-lock.json
+	npm ci --no-audit --no-fund
+	@touch $@
+
+$(CHECKOV_VENV)/.installed: .ci/checkov-requirements.txt
+	$(PYTHON) -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/pip install --quiet --requirement .ci/checkov-requirements.txt
+	@touch $@
+
+tf-config:  ## write the Terraform CLI config (offline provider mirror if present)
+	$(PYTHON) -m tests.support.terraform_cli $(TF_CLI_CONFIG_FILE)
+
+install: $(VENV)/.synced node_modules/.installed $(CHECKOV_VENV)/.installed tf-config  ## install everything (idempotent)
+
+synth: $(VENV)/.synced node_modules/.installed  ## synthesize every stack into cdktf.out/
+	$(RUN) main.py
+
+test: install  ## the whole verification ladder: unit, handlers, validate, checkov, emulator
+	$(RUN) -m pytest
+
+test-unit: $(VENV)/.synced  ## only the fast tests (no terraform, checkov or emulator)
+	$(RUN) -m pytest -m "not terraform and not checkov and not emulator"
+
+lint: $(VENV)/.synced  ## ruff lint + format check
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+
+fmt: $(VENV)/.synced  ## ruff fix + format
+	$(VENV)/bin/ruff check --fix .
+	$(VENV)/bin/ruff format .
+
+bench: $(VENV)/.synced  ## synth wall time and peak RSS: lazy provider loading vs the naive import
+	$(RUN) -m tests.support.bench
+
+clean:  ## remove generated output (not the virtualenvs)
+	rm -rf cdktf.out .pytest_cache .ruff_cache

@@ -1,0 +1,107 @@
+"""Customer-managed KMS keys with rotation and explicit key policies (ARCHITECTURE §4).
+
+Keys are split by domain so each has one reason to exist: ``data`` (data lake, tables, stream), ``ops`` (logs,
+alerts, queues) and ``ml`` (model artifacts, SageMaker). A key policy always names the account root as administrator
+(so IAM policies can grant use) and lets each AWS service principal use the key only on behalf of this account.
+"""
+
+from dataclasses import dataclass, field
+
+from constructs import Construct
+from constructs.aws_modules import aws
+from constructs.naming import Naming
+from constructs.policy import Statement, document
+
+# What a service needs to encrypt and decrypt its own data with a customer-managed key.
+_SERVICE_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
+
+
+@dataclass(frozen=True)
+class ServiceGrant:
+    """A service principal allowed to use the key, scoped to our account."""
+
+    service: str  # e.g. "sns.amazonaws.com"
+    actions: tuple[str, ...] = tuple(_SERVICE_USE)
+    # Extra conditions merged with aws:SourceAccount (e.g. the CloudWatch Logs encryption context).
+    conditions: dict = field(default_factory=dict)
+    source_account: bool = True  # some services (CloudWatch Logs) do not send aws:SourceAccount
+
+
+@dataclass(frozen=True)
+class KmsKeyProps:
+    """One customer-managed key."""
+
+    naming: Naming
+    component: str  # e.g. "data": alias is alias/{project}-{component}-key-{env}
+    description: str  # why the key exists
+    account_id: str  # account whose root administers the key
+    services: tuple[ServiceGrant, ...] = ()  # service principals that may use the key
+    deletion_window_days: int = 30  # waiting period before deletion (7-30)
+
+
+def key_policy(account_id: str, services: tuple[ServiceGrant, ...]) -> str:
+    """Explicit key policy: root administers (enables IAM policies); each service uses the key for this account."""
+    statements: list[Statement] = [
+        {
+            "Sid": "AccountRootAdministersKey",
+            "Effect": "Allow",
+            "Principal": {"AWS": f"arn:aws:iam::{account_id}:root"},
+            "Action": "kms:*",
+            # In a key policy, "*" means "this key": a key policy cannot name any other resource.
+            "Resource": "*",
+        }
+    ]
+    for grant in services:
+        conditions = {k: dict(v) for k, v in grant.conditions.items()}
+        if grant.source_account:
+            conditions.setdefault("StringEquals", {})["aws:SourceAccount"] = account_id
+        statements.append(
+            {
+                "Sid": "Allow" + "".join(p.capitalize() for p in grant.service.split(".")[0].split("-")),
+                "Effect": "Allow",
+                "Principal": {"Service": grant.service},
+                "Action": sorted(grant.actions),
+                "Resource": "*",
+                "Condition": conditions,
+            }
+        )
+    return document(*statements)
+
+
+class KmsKey(Construct):
+    """A symmetric customer-managed key with yearly rotation, an explicit policy and an alias."""
+
+    def __init__(self, scope: Construct, id: str, props: KmsKeyProps) -> None:
+        super().__init__(scope, id)
+        if not 7 <= props.deletion_window_days <= 30:
+            raise ValueError(f"{props.component} key: deletion_window_days must be 7-30")
+        self.alias_name = props.naming.alias(f"{props.component}-key")
+        self.key = aws.kms_key.KmsKey(
+            self,
+            "key",
+            description=props.description,
+            enable_key_rotation=True,
+            deletion_window_in_days=props.deletion_window_days,
+            key_usage="ENCRYPT_DECRYPT",
+            customer_master_key_spec="SYMMETRIC_DEFAULT",
+            policy=key_policy(props.account_id, props.services),
+        )
+        self.alias = aws.kms_alias.KmsAlias(self, "alias", name=self.alias_name, target_key_id=self.key.key_id)
+        self.arn: str = self.key.arn
+        self.key_id: str = self.key.key_id
+
+
+def logs_grant(region: str, account_id: str) -> ServiceGrant:
+    """CloudWatch Logs may use the key only for log groups of this account and region."""
+    return ServiceGrant(
+        service=f"logs.{region}.amazonaws.com",
+        conditions={
+            "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{region}:{account_id}:log-group:*"}
+        },
+        source_account=False,
+    )
+
+
+def publisher_grant(service: str) -> ServiceGrant:
+    """A service that publishes into our encrypted SNS topics / SQS queues (CloudWatch alarms, EventBridge)."""
+    return ServiceGrant(service=service, actions=("kms:Decrypt", "kms:GenerateDataKey*"))

@@ -1,0 +1,144 @@
+"""One environment of the ML pipeline: ``ml-pipeline-<env>`` (ARCHITECTURE §1).
+
+Composes the constructs; holds no resource definitions of its own beyond the provider, backend and outputs.
+"""
+
+from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
+
+from constructs import Construct
+from constructs.aws_modules import aws
+from constructs.data_lake import DataLake, DataLakeProps
+from constructs.encryption import KmsKey, KmsKeyProps, logs_grant, publisher_grant
+from constructs.streaming import Streaming, StreamingProps
+from constructs.tables import Tables, TablesProps
+from stacks.common import aws_provider, local_state_path
+from stacks.config import AppConfig
+
+
+def stack_name(env: str) -> str:
+    return f"ml-pipeline-{env}"
+
+
+class MlPipelineStack(TerraformStack):
+    def __init__(self, scope: Construct, config: AppConfig, env: str) -> None:
+        name = stack_name(env)
+        super().__init__(scope, name)
+        cfg = config.environments[env]
+        naming = config.naming(env)
+        self._backend(config, env, name)
+        aws_provider(
+            self,
+            region=cfg.region,
+            account_ids=cfg.account_ids,
+            tags={
+                "Project": config.project,
+                "Environment": env,
+                "Owner": cfg.owner,
+                "CostCenter": cfg.cost_center,
+                "Repository": config.repository,
+            },
+        )
+        account_id = aws.data_aws_caller_identity.DataAwsCallerIdentity(self, "caller").account_id
+
+        def key(component: str, description: str, services=()) -> KmsKey:
+            props = KmsKeyProps(
+                naming=naming,
+                component=component,
+                description=description,
+                account_id=account_id,
+                services=tuple(services),
+                deletion_window_days=cfg.kms.deletion_window_days,
+            )
+            return KmsKey(self, f"{component}-key", props)
+
+        self.data_key = key("data", "Encrypts the data lake, DynamoDB tables and the Kinesis stream")
+        self.ops_key = key(
+            "ops",
+            "Encrypts logs, alert topics and dead-letter queues",
+            [
+                logs_grant(cfg.region, account_id),
+                publisher_grant("cloudwatch.amazonaws.com"),
+                publisher_grant("events.amazonaws.com"),
+            ],
+        )
+        self.ml_key = key("ml", "Encrypts model artifacts and SageMaker data")
+
+        lake = cfg.data_lake
+        self.data_lake = DataLake(
+            self,
+            "data-lake",
+            DataLakeProps(
+                naming=naming,
+                account_id=account_id,
+                data_key_arn=self.data_key.arn,
+                ml_key_arn=self.ml_key.arn,
+                infrequent_access_days=lake.infrequent_access_days,
+                glacier_days=lake.glacier_days,
+                expire_days=lake.expire_days,
+                noncurrent_expire_days=lake.noncurrent_expire_days,
+                athena_results_expire_days=lake.athena_results_expire_days,
+                access_logs_expire_days=lake.access_logs_expire_days,
+                force_destroy=lake.force_destroy,
+                prevent_destroy=cfg.protect_stateful,
+            ),
+        )
+        self.tables = Tables(
+            self,
+            "tables",
+            TablesProps(
+                naming=naming,
+                kms_key_arn=self.data_key.arn,
+                billing_mode=cfg.dynamodb.billing_mode,
+                read_capacity=cfg.dynamodb.read_capacity,
+                write_capacity=cfg.dynamodb.write_capacity,
+                protect=cfg.protect_stateful,
+            ),
+        )
+        self.streaming = Streaming(
+            self,
+            "streaming",
+            StreamingProps(
+                naming=naming,
+                kms_key_arn=self.data_key.arn,
+                mode=cfg.kinesis.mode,
+                shard_count=cfg.kinesis.shard_count,
+                retention_hours=cfg.kinesis.retention_hours,
+                protect=cfg.protect_stateful,
+            ),
+        )
+        self._outputs()
+
+    def _backend(self, config: AppConfig, env: str, name: str) -> None:
+        if config.environments[env].backend.mode == "local":
+            LocalBackend(self, path=local_state_path(name))
+            return
+        S3Backend(
+            self,
+            bucket=config.state_bucket,
+            key=f"{config.project}/{env}/terraform.tfstate",
+            region=config.state_backend.region,
+            encrypt=True,
+            kms_key_id=config.state_key_alias_arn,
+        )
+        # Native S3 locking (Terraform >= 1.10); cdktf 0.21's S3Backend has no field for it yet.
+        self.add_override("terraform.backend.s3.use_lockfile", True)
+
+    def _outputs(self) -> None:
+        lake = self.data_lake
+        outputs = {
+            "raw_bucket": (lake.raw.name, "Bucket for raw training and inference data (uploads start workflows)"),
+            "processed_bucket": (lake.processed.name, "Bucket for validated, normalized records"),
+            "model_artifacts_bucket": (lake.model_artifacts.name, "Bucket for model.tar.gz artifacts"),
+            "athena_results_bucket": (lake.athena_results.name, "Bucket for Athena query results"),
+            "access_logs_bucket": (lake.logs.name, "Bucket receiving S3 server access logs"),
+            "model_registry_table": (self.tables.model_registry.name, "DynamoDB table of registered models"),
+            "experiments_table": (self.tables.experiments.name, "DynamoDB table of A/B experiments"),
+            "predictions_table": (self.tables.predictions.name, "DynamoDB table of predictions (TTL)"),
+            "inference_stream_name": (self.streaming.name, "Kinesis stream for streaming inference requests"),
+            "inference_stream_arn": (self.streaming.arn, "ARN of the inference request stream"),
+            "data_key_arn": (self.data_key.arn, "KMS key for the data lake, tables and stream"),
+            "ops_key_arn": (self.ops_key.arn, "KMS key for logs, alerts and queues"),
+            "ml_key_arn": (self.ml_key.arn, "KMS key for model artifacts and SageMaker"),
+        }
+        for output_id, (value, description) in outputs.items():
+            TerraformOutput(self, output_id, value=value, description=description)

@@ -1,0 +1,115 @@
+"""The local AWS emulator: moto's server plus the fixes the Terraform AWS provider needs from it.
+
+Run as ``python -m tests.emulator.server --port N`` (the emulator fixture does, on 127.0.0.1). Every fix below is a
+place where moto is missing an API call the provider makes, or drops/mangles a field so that a clean plan would show
+a diff. Each is listed in the README's emulator section; a fix is never a reason to ignore a diff in our own code.
+"""
+
+import argparse
+import json
+
+from moto.kinesis import responses as kinesis_responses
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
+from moto.s3 import models as s3_models
+from moto.s3 import responses as s3_responses
+from werkzeug.serving import run_simple
+
+# --- Fix 1: S3 PutBucketLogging ---------------------------------------------------------------------------------
+# moto checks the target bucket's policy for a statement admitting logging.s3.amazonaws.com, but crashes (HTTP 500,
+# which the provider retries for minutes) on any statement whose Principal is the string "*" -- and every bucket of
+# ours has one: the TLS-only deny. Only dict principals can name the logging service, so skip the others.
+_original_log_check = s3_models.FakeBucket._log_permissions_enabled_policy
+
+
+def _log_permissions_enabled_policy(target_bucket, target_prefix):
+    policy = target_bucket.policy
+    if not policy:
+        return False
+    document = json.loads(policy.decode())
+    kept = [s for s in document.get("Statement", []) if isinstance(s.get("Principal"), dict)]
+    if len(kept) == len(document.get("Statement", [])):
+        return _original_log_check(target_bucket, target_prefix)
+    original_policy = target_bucket.policy
+    try:
+        target_bucket.policy = json.dumps({**document, "Statement": kept}).encode()
+        return _original_log_check(target_bucket, target_prefix)
+    finally:
+        target_bucket.policy = original_policy
+
+
+s3_models.FakeBucket._log_permissions_enabled_policy = staticmethod(_log_permissions_enabled_policy)
+
+
+# --- Fix 2: S3 GetBucketNotificationConfiguration --------------------------------------------------------------------
+# moto stores EventBridgeConfiguration but leaves it out of the Get response, so every bucket with EventBridge
+# notifications would plan `eventbridge = false -> true` forever. Add the (empty) element back.
+_original_get_notification = s3_responses.S3Response.get_bucket_notification
+
+
+def _get_bucket_notification(self):
+    response = _original_get_notification(self)
+    config = self.backend.get_bucket_notification_configuration(self.bucket_name)
+    if config is None or config.event_bridge is None:
+        return response
+    status, headers, body = response
+    body = body.decode() if isinstance(body, bytes) else body
+    element = "<EventBridgeConfiguration></EventBridgeConfiguration>"
+    if "</NotificationConfiguration>" in body:
+        body = body.replace("</NotificationConfiguration>", element + "</NotificationConfiguration>")
+    else:  # moto answered with an empty configuration
+        body = f'<NotificationConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/">{element}</NotificationConfiguration>'
+    return status, headers, body
+
+
+s3_responses.S3Response.get_bucket_notification = _get_bucket_notification
+
+
+# --- Fix 3: S3 bucket-policy evaluation -------------------------------------------------------------------------------
+# moto evaluates bucket policies on object requests but has no request context (TLS, encryption headers) and treats
+# every condition operator it does not know (Bool, Null, StringNotEquals) as true: our conditional Deny statements
+# (TLS-only, wrong KMS key) would then deny every object request. Evaluate only unconditional statements; the
+# conditional ones are asserted on the synthesized policy by the unit tests.
+def _get_permission(self, action, resource):
+    from moto.iam.access_control import IAMPolicy, PermissionResult
+
+    if self.policy is None:
+        return PermissionResult.NEUTRAL
+    document = json.loads(self.policy.decode())
+    document["Statement"] = [s for s in document.get("Statement", []) if "Condition" not in s]
+    return IAMPolicy(json.dumps(document)).is_action_permitted(action, resource)
+
+
+s3_models.FakeBucket.get_permission = _get_permission
+
+
+# --- Fix 4: Kinesis CreateStream tags -------------------------------------------------------------------------------
+# The provider passes default_tags in CreateStream's Tags parameter; moto ignores it, so every re-plan would add the
+# tags again. Apply them as AddTagsToStream would.
+_original_create_stream = kinesis_responses.KinesisResponse.create_stream
+
+
+def _create_stream(self):
+    result = _original_create_stream(self)
+    tags = self._get_param("Tags")
+    if tags:
+        self.kinesis_backend.add_tags_to_stream(None, self._get_param("StreamName"), tags)
+    return result
+
+
+kinesis_responses.KinesisResponse.create_stream = _create_stream
+
+
+def build_app():
+    return DomainDispatcherApplication(create_backend_app)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, required=True)
+    args = parser.parse_args()
+    run_simple(args.host, args.port, build_app(), threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    main()
