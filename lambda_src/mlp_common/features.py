@@ -1,0 +1,72 @@
+"""Feature-vector validation shared by the API, the stream consumer and the preprocessor.
+
+Messages are written for clients: they name the field and the rule, never echo the offending value.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from typing import Any
+
+# DynamoDB stores numbers in [1e-130, 9.99e125] (by magnitude); a value outside cannot be recorded.
+MAX_ABS_FEATURE = 1e125
+_NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+
+
+class FeatureError(ValueError):
+    """Invalid input; `str(err)` is safe to return to a client."""
+
+
+def validate_features(value: Any, count: int) -> list[float]:
+    """Exactly `count` finite numbers (bools are not numbers here) → list of floats."""
+    if not isinstance(value, list) or len(value) != count:
+        raise FeatureError(f"features must be a list of {count} numbers")
+    result = []
+    for index, item in enumerate(value):
+        if isinstance(item, bool) or not isinstance(item, int | float):
+            raise FeatureError(f"features[{index}] must be a number")
+        result.append(_finite(item, index))
+    return result
+
+
+def parse_csv_features(text: str, count: int) -> list[float]:
+    """Parse "1.5,2,3" into [1.5, 2.0, 3.0]; strict: no blanks, no nan/inf, no Python-only forms such as "1_0"."""
+    parts = [part.strip() for part in text.split(",")]
+    if len(parts) != count:
+        raise FeatureError(f"features must be a list of {count} numbers")
+    result = []
+    for index, part in enumerate(parts):
+        if not _NUMBER.fullmatch(part):
+            raise FeatureError(f"features[{index}] must be a number")
+        result.append(_finite(part, index))
+    return result
+
+
+def loads_strict(text: str | bytes) -> Any:
+    """json.loads that refuses NaN/Infinity and survives hostile nesting; raises ValueError."""
+    try:
+        return json.loads(text, parse_constant=_reject_constant)
+    except RecursionError:
+        raise ValueError("JSON nested too deeply") from None
+
+
+def to_csv(features: list[float]) -> str:
+    return ",".join(repr(value) for value in features)
+
+
+def _finite(value: int | float | str, index: int) -> float:
+    try:
+        number = float(value)
+    except (OverflowError, ValueError):
+        raise FeatureError(f"features[{index}] must be a finite number") from None
+    if not math.isfinite(number):
+        raise FeatureError(f"features[{index}] must be a finite number")
+    if abs(number) > MAX_ABS_FEATURE:
+        raise FeatureError(f"features[{index}] must be between -1e125 and 1e125")
+    return number
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")

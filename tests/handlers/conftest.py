@@ -1,0 +1,171 @@
+"""Fixtures for the Lambda handler tests: import paths as in the Lambda zip, fake AWS env, moto resources."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import sys
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto import mock_aws
+
+LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
+FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift")
+
+# Each zip root holds `<fn>.py` next to `mlp_common/`; the same two entries on sys.path reproduce that layout.
+for _path in (LAMBDA_SRC, *(LAMBDA_SRC / name for name in FUNCTIONS)):
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
+
+from mlp_common import aws  # noqa: E402
+
+from tests.handlers.fakes import (  # noqa: E402
+    ARTIFACTS_BUCKET,
+    FUNCTION_ENV,
+    PREDICTIONS_TABLE,
+    PROCESSED_BUCKET,
+    RAW_BUCKET,
+    REGION,
+    REGISTRY_TABLE,
+    STREAM_NAME,
+    FakeLambdaContext,
+)
+
+MODULES = {name: importlib.import_module(name) for name in FUNCTIONS}
+
+
+def reset_caches() -> None:
+    aws.reset_clients()
+    for module in MODULES.values():
+        module.settings.cache_clear()
+
+
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Fake credentials, a fixed region, no user AWS config, the function env vars, fresh client/settings caches."""
+    for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "BASELINE_KEY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "testing")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", REGION)
+    monkeypatch.setenv("AWS_REGION", REGION)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "aws-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "aws-credentials"))
+    for name, value in FUNCTION_ENV.items():
+        monkeypatch.setenv(name, value)
+    reset_caches()
+    yield
+    reset_caches()
+
+
+@pytest.fixture
+def lambda_context() -> FakeLambdaContext:
+    return FakeLambdaContext()
+
+
+@pytest.fixture
+def mocked_aws() -> Iterator[None]:
+    with mock_aws():
+        yield
+
+
+@pytest.fixture
+def ddb(mocked_aws: None) -> Any:
+    return boto3.client("dynamodb", region_name=REGION)
+
+
+@pytest.fixture
+def tables(ddb: Any) -> Any:
+    """Predictions + model registry tables with the contract's keys and GSIs."""
+    ddb.create_table(
+        TableName=PREDICTIONS_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "request_id", "AttributeType": "S"},
+            {"AttributeName": "variant", "AttributeType": "S"},
+            {"AttributeName": "created_at", "AttributeType": "S"},
+        ],
+        KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-variant-time",
+                "KeySchema": [
+                    {"AttributeName": "variant", "KeyType": "HASH"},
+                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    ddb.update_time_to_live(
+        TableName=PREDICTIONS_TABLE, TimeToLiveSpecification={"Enabled": True, "AttributeName": "expires_at"}
+    )
+    ddb.create_table(
+        TableName=REGISTRY_TABLE,
+        BillingMode="PAY_PER_REQUEST",
+        AttributeDefinitions=[
+            {"AttributeName": "model_name", "AttributeType": "S"},
+            {"AttributeName": "version", "AttributeType": "S"},
+            {"AttributeName": "status", "AttributeType": "S"},
+            {"AttributeName": "registered_at", "AttributeType": "S"},
+        ],
+        KeySchema=[
+            {"AttributeName": "model_name", "KeyType": "HASH"},
+            {"AttributeName": "version", "KeyType": "RANGE"},
+        ],
+        GlobalSecondaryIndexes=[
+            {
+                "IndexName": "by-status",
+                "KeySchema": [
+                    {"AttributeName": "status", "KeyType": "HASH"},
+                    {"AttributeName": "registered_at", "KeyType": "RANGE"},
+                ],
+                "Projection": {"ProjectionType": "ALL"},
+            }
+        ],
+    )
+    return ddb
+
+
+@pytest.fixture
+def prediction_items(tables: Any) -> Callable[[], dict[str, dict[str, Any]]]:
+    """Every item of the predictions table, plain Python (numbers as Decimal), keyed by request_id."""
+    from boto3.dynamodb.types import TypeDeserializer
+
+    deserializer = TypeDeserializer()
+
+    def read() -> dict[str, dict[str, Any]]:
+        items = tables.scan(TableName=PREDICTIONS_TABLE, ConsistentRead=True)["Items"]
+        plain = [{k: deserializer.deserialize(v) for k, v in item.items()} for item in items]
+        return {item["request_id"]: item for item in plain}
+
+    return read
+
+
+@pytest.fixture
+def s3(mocked_aws: None) -> Any:
+    client = boto3.client("s3", region_name=REGION)
+    for bucket in (RAW_BUCKET, PROCESSED_BUCKET, ARTIFACTS_BUCKET):
+        client.create_bucket(Bucket=bucket)
+    return client
+
+
+@pytest.fixture
+def kinesis(mocked_aws: None) -> Any:
+    client = boto3.client("kinesis", region_name=REGION)
+    client.create_stream(StreamName=STREAM_NAME, ShardCount=1)
+    return client
+
+
+@pytest.fixture
+def stdout_json(capsys: pytest.CaptureFixture[str]) -> Callable[[], list[dict[str, Any]]]:
+    """Parse everything printed so far as JSON lines (fails the test on a line that is not JSON)."""
+
+    def read() -> list[dict[str, Any]]:
+        return [json.loads(line) for line in capsys.readouterr().out.splitlines() if line.strip()]
+
+    return read

@@ -1,0 +1,241 @@
+"""preprocess: validation, normalisation, rejected rows, drift metric, event shapes, size cap, AWS errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+import preprocess
+import pytest
+from botocore.exceptions import ClientError
+from mlp_common import aws
+
+from tests.handlers.fakes import (
+    ARTIFACTS_BUCKET,
+    PROCESSED_BUCKET,
+    RAW_BUCKET,
+    FakeLambdaContext,
+    emf_documents,
+    log_lines,
+)
+
+LONG_ID = "z" * 2000
+ROWS = [
+    json.dumps({"id": "a", "features": [1, 2, 3, 4], "extra": "dropped"}),  # line 1
+    "not json",  # line 2
+    "",  # line 3: blank, skipped
+    json.dumps({"id": "", "features": [1, 2, 3, 4]}),  # line 4
+    json.dumps({"id": "c", "features": [1, 2, 3]}),  # line 5
+    json.dumps({"id": "d", "features": [1, 2, True, 4]}),  # line 6
+    "[1, 2]",  # line 7
+    json.dumps({"id": "b", "features": [5, 6, 5, 8]}),  # line 8
+    json.dumps({"id": LONG_ID, "features": [1, 2, 3, 4]}),  # line 9: id too long, raw > 1 KiB
+    '{"id": "e", "features": [1, 2, 3, Infinity]}',  # line 10
+]
+BASELINE = {"means": [1, 2, 3, 4], "stds": [1, 2, 0, 4]}
+
+
+def _eventbridge(key: str, bucket: str = RAW_BUCKET) -> dict[str, Any]:
+    return {
+        "version": "0",
+        "detail-type": "Object Created",
+        "source": "aws.s3",
+        "detail": {
+            "version": "0",
+            "bucket": {"name": bucket},
+            "object": {"key": key, "size": 1},
+            "reason": "PutObject",
+        },
+    }
+
+
+def _read_lines(s3: Any, key: str) -> list[dict[str, Any]]:
+    body = s3.get_object(Bucket=PROCESSED_BUCKET, Key=key)["Body"].read().decode()
+    return [json.loads(line) for line in body.splitlines()]
+
+
+def _put_raw(s3: Any, key: str, rows: list[str]) -> None:
+    s3.put_object(Bucket=RAW_BUCKET, Key=key, Body=("\n".join(rows) + "\n").encode())
+
+
+def test_valid_rows_are_normalised_and_malformed_rows_rejected_with_reasons(
+    s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="baseline/feature_stats.json", Body=json.dumps(BASELINE).encode())
+    _put_raw(s3, "incoming/2026/batch.jsonl", ROWS)
+
+    summary = preprocess.handler(_eventbridge("incoming/2026/batch.jsonl"), lambda_context)
+
+    assert summary == {
+        "bucket": RAW_BUCKET,
+        "key": "incoming/2026/batch.jsonl",
+        "processed": 2,
+        "rejected": 7,
+        "drift": 2.0,
+        "status": "ok",
+    }
+    # z-score per feature; the std-0 feature (index 2) is kept as-is.
+    assert _read_lines(s3, "processed/incoming/2026/batch.jsonl") == [
+        {"id": "a", "features": [0.0, 0.0, 3.0, 0.0]},
+        {"id": "b", "features": [4.0, 2.0, 5.0, 1.0]},
+    ]
+    rejected = _read_lines(s3, "rejected/incoming/2026/batch.jsonl")
+    assert [(r["line"], r["reason"]) for r in rejected] == [
+        (2, "line is not valid JSON"),
+        (4, "id must be a non-empty string of at most 128 characters"),
+        (5, "features must be a list of 4 numbers"),
+        (6, "features[2] must be a number"),
+        (7, "line is not a JSON object"),
+        (9, "id must be a non-empty string of at most 128 characters"),
+        (10, "line is not valid JSON"),
+    ]
+    assert rejected[0]["raw"] == "not json"
+    assert len(rejected[5]["raw"].encode()) == 1024
+    assert ROWS[8].startswith(rejected[5]["raw"])
+
+    [emf] = emf_documents(stdout_json())
+    assert (emf["RecordsProcessed"], emf["RecordsRejected"], emf["DataDrift"]) == (2, 7, 2.0)
+    assert emf["Environment"] == "test"
+    assert emf["_aws"]["CloudWatchMetrics"][0]["Metrics"] == [
+        {"Name": "RecordsProcessed", "Unit": "Count"},
+        {"Name": "RecordsRejected", "Unit": "Count"},
+        {"Name": "DataDrift", "Unit": "None"},
+    ]
+
+
+def test_without_baseline_features_pass_as_is_and_drift_is_skipped(
+    s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    _put_raw(s3, "batch.jsonl", [json.dumps({"id": "a", "features": [1, 2.5, -3, 4]})])
+
+    summary = preprocess.handler(_eventbridge("batch.jsonl"), lambda_context)
+
+    assert (summary["processed"], summary["rejected"], summary["drift"]) == (1, 0, None)
+    assert _read_lines(s3, "processed/batch.jsonl") == [{"id": "a", "features": [1.0, 2.5, -3.0, 4.0]}]
+    assert _read_lines(s3, "rejected/batch.jsonl") == []
+    lines = stdout_json()
+    assert any(line.get("message") == "baseline not found; data drift skipped" for line in log_lines(lines))
+    [emf] = emf_documents(lines)
+    assert "DataDrift" not in emf
+
+
+def test_baseline_key_is_configurable_and_a_broken_baseline_is_ignored(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    monkeypatch.setenv("BASELINE_KEY", "stats/v2.json")
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="stats/v2.json", Body=b'{"means": [1, 2], "stds": [1, 1]}')
+    _put_raw(s3, "batch.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+
+    summary = preprocess.handler(_eventbridge("batch.jsonl"), lambda_context)
+
+    assert summary["drift"] is None
+    assert _read_lines(s3, "processed/batch.jsonl") == [{"id": "a", "features": [1.0, 2.0, 3.0, 4.0]}]
+    errors = [line for line in log_lines(stdout_json()) if line["level"] == "ERROR"]
+    assert errors[0]["message"] == "baseline unusable; data drift skipped"
+    assert errors[0]["key"] == "stats/v2.json"
+
+
+def test_unreadable_baseline_does_not_stop_processing(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    _put_raw(s3, "batch.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+    client = aws.client("s3")
+    real_get = client.get_object
+
+    def get_object(**kwargs: Any) -> Any:
+        if kwargs["Bucket"] == ARTIFACTS_BUCKET:
+            raise ClientError({"Error": {"Code": "AccessDenied", "Message": "Access Denied"}}, "GetObject")
+        return real_get(**kwargs)
+
+    monkeypatch.setattr(client, "get_object", get_object)
+
+    summary = preprocess.handler(_eventbridge("batch.jsonl"), lambda_context)
+
+    assert (summary["status"], summary["processed"], summary["drift"]) == ("ok", 1, None)
+    errors = [line for line in log_lines(stdout_json()) if line["level"] == "ERROR"]
+    assert errors[0]["message"].startswith("baseline not readable")
+
+
+def test_other_baseline_errors_propagate(monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: Any) -> None:
+    _put_raw(s3, "batch.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+    monkeypatch.setenv("MODEL_ARTIFACTS_BUCKET", "mlp-no-such-artifacts-bucket")
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        preprocess.handler(_eventbridge("batch.jsonl"), lambda_context)
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0
+
+
+def test_s3_notification_event_with_url_encoded_key(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    _put_raw(s3, "my dir/a+b.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+    event = {
+        "Records": [
+            {"eventSource": "aws:s3", "s3": {"bucket": {"name": RAW_BUCKET}, "object": {"key": "my+dir/a%2Bb.jsonl"}}}
+        ]
+    }
+
+    summary = preprocess.handler(event, lambda_context)
+
+    assert summary["key"] == "my dir/a+b.jsonl"
+    assert summary["processed"] == 1
+    assert _read_lines(s3, "processed/my dir/a+b.jsonl") == [{"id": "a", "features": [1.0, 2.0, 3.0, 4.0]}]
+
+
+def test_eventbridge_key_keeps_literal_plus(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    _put_raw(s3, "a+b c.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+    summary = preprocess.handler(_eventbridge("a+b%20c.jsonl"), lambda_context)
+    assert (summary["key"], summary["processed"]) == ("a+b c.jsonl", 1)
+
+
+def test_object_over_the_size_cap_is_refused_without_writing(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    monkeypatch.setenv("MAX_OBJECT_BYTES", "100")
+    _put_raw(s3, "big.jsonl", [json.dumps({"id": f"r{i}", "features": [1, 2, 3, 4]}) for i in range(10)])
+
+    summary = preprocess.handler(_eventbridge("big.jsonl"), lambda_context)
+
+    assert summary["status"] == "failed"
+    assert summary["reason"].endswith("limit is 100")
+    assert (summary["processed"], summary["rejected"]) == (0, 0)
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0
+    lines = stdout_json()
+    assert [line["message"] for line in log_lines(lines) if line["level"] == "ERROR"] == ["object refused"]
+    assert emf_documents(lines)[0]["ObjectsRefused"] == 1
+
+
+def test_missing_object_is_a_reported_failure(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    summary = preprocess.handler(_eventbridge("gone.jsonl"), lambda_context)
+    assert (summary["status"], summary["reason"]) == ("failed", "object not found")
+
+
+def test_refuses_to_process_its_own_output_bucket(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    s3.put_object(Bucket=PROCESSED_BUCKET, Key="x.jsonl", Body=b"{}\n")
+    summary = preprocess.handler(_eventbridge("x.jsonl", bucket=PROCESSED_BUCKET), lambda_context)
+    assert summary["status"] == "failed"
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 1
+
+
+def test_unwritable_processed_bucket_raises_for_the_async_retry(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    monkeypatch.setenv("PROCESSED_BUCKET", "mlp-bucket-that-does-not-exist")
+    _put_raw(s3, "batch.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        preprocess.handler(_eventbridge("batch.jsonl"), lambda_context)
+
+
+def test_crlf_bom_and_utf8_errors(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    body = b"\xef\xbb\xbf" + json.dumps({"id": "a", "features": [1, 2, 3, 4]}).encode() + b"\r\n\xff\xfe\r\n"
+    s3.put_object(Bucket=RAW_BUCKET, Key="crlf.jsonl", Body=body)
+
+    summary = preprocess.handler(_eventbridge("crlf.jsonl"), lambda_context)
+
+    assert (summary["processed"], summary["rejected"]) == (1, 1)
+    assert _read_lines(s3, "rejected/crlf.jsonl") == [
+        {"line": 2, "reason": "line is not valid UTF-8", "raw": "\ufffd\ufffd"}
+    ]
+
+
+def test_event_without_object_is_an_error(lambda_context: FakeLambdaContext) -> None:
+    with pytest.raises(ValueError, match="no S3 object"):
+        preprocess.handler({"Records": []}, lambda_context)
