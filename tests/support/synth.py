@@ -1,0 +1,64 @@
+"""Synthesize a config context in-process and read the stacks back as parsed Terraform JSON."""
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from stacks.app import build_app
+from stacks.config import parse_config
+
+
+@dataclass(frozen=True)
+class Synth:
+    outdir: Path
+    stacks: dict[str, dict[str, Any]]  # stack name -> cdk.tf.json
+
+    def stack(self, name: str) -> dict[str, Any]:
+        return self.stacks[name]
+
+    def stack_dir(self, name: str) -> Path:
+        return self.outdir / "stacks" / name
+
+
+def synth_context(context: dict[str, Any], outdir: Path, environ: dict[str, str] | None = None) -> Synth:
+    config = parse_config(context, environ or {})
+    build_app(config, str(outdir)).synth()
+    stacks = {
+        path.parent.name: json.loads(path.read_text()) for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))
+    }
+    return Synth(outdir, stacks)
+
+
+def resources(stack: dict[str, Any], rtype: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:
+    """(type, logical id, body) of every resource in a stack, optionally of one type."""
+    for resource_type, items in stack.get("resource", {}).items():
+        if rtype is None or resource_type == rtype:
+            for logical_id, body in items.items():
+                yield resource_type, logical_id, body
+
+
+def of_type(stack: dict[str, Any], rtype: str) -> dict[str, dict[str, Any]]:
+    return stack.get("resource", {}).get(rtype, {})
+
+
+def path_of(body: dict[str, Any]) -> str:
+    """Construct path, e.g. ``ml-pipeline-dev/data-lake/raw/bucket``."""
+    return body["//"]["metadata"]["path"]
+
+
+def by_path(stack: dict[str, Any], rtype: str, suffix: str) -> dict[str, Any]:
+    """The one resource of ``rtype`` whose construct path ends with ``suffix``."""
+    matches = [body for body in of_type(stack, rtype).values() if path_of(body).endswith(suffix)]
+    assert len(matches) == 1, f"{len(matches)} {rtype} resources end with {suffix!r}"
+    return matches[0]
+
+
+def ref_id(body: dict[str, Any]) -> str:
+    """Logical id of a resource, as Terraform references it."""
+    return body["//"]["metadata"]["uniqueId"]
+
+
+def policy_of(body: dict[str, Any], field: str = "policy") -> dict[str, Any]:
+    return json.loads(body[field])

@@ -1,0 +1,315 @@
+"""Exact values of the foundation resources (ARCHITECTURE §3, §4) in the synthesized JSON."""
+
+import json
+
+import pytest
+
+from tests.support.synth import by_path, of_type, path_of, policy_of, ref_id
+
+DEV = "ml-pipeline-dev"
+PROD = "ml-pipeline-prod"
+ACCOUNT_REF = "${data.aws_caller_identity.caller.account_id}"
+
+
+@pytest.fixture(scope="module")
+def dev(synthesized):
+    return synthesized.stack(DEV)
+
+
+@pytest.fixture(scope="module")
+def prod(synthesized):
+    return synthesized.stack(PROD)
+
+
+# --- state and provider (§3) -------------------------------------------------------------------------------------
+
+
+def test_environment_backend_is_s3_with_encryption_kms_and_native_locking(dev):
+    assert dev["terraform"]["backend"] == {
+        "s3": {
+            "bucket": "mlpipe-tfstate-111111111111-us-east-1",
+            "key": "mlpipe/dev/terraform.tfstate",
+            "region": "us-east-1",
+            "encrypt": True,
+            "kms_key_id": "arn:aws:kms:us-east-1:111111111111:alias/mlpipe-tfstate",
+            "use_lockfile": True,
+        }
+    }
+
+
+def test_local_backend_mode_is_explicit(synth_variant):
+    def local(context):
+        context["environments"]["dev"]["backend"] = {"mode": "local"}
+
+    stack = synth_variant(local).stack(DEV)
+    assert stack["terraform"]["backend"] == {"local": {"path": "../../../terraform.ml-pipeline-dev.tfstate"}}
+
+
+def test_provider_pins_account_and_tags(dev, prod):
+    provider = dev["provider"]["aws"][0]
+    assert provider["region"] == "us-east-1"
+    assert provider["allowed_account_ids"] == ["111111111111"]
+    assert provider["default_tags"] == [
+        {
+            "tags": {
+                "Project": "mlpipe",
+                "Environment": "dev",
+                "Owner": "ml-platform",
+                "CostCenter": "cc-ml-dev",
+                "ManagedBy": "cdktf",
+                "Repository": "example-org/ml-pipeline-infra",
+            }
+        }
+    ]
+    assert prod["provider"]["aws"][0]["allowed_account_ids"] == ["333333333333"]
+    assert dev["terraform"]["required_providers"]["aws"]["version"] == "5.100.0"
+
+
+def test_state_backend_stack(synthesized):
+    stack = synthesized.stack("state-backend")
+    assert stack["terraform"]["backend"] == {"local": {"path": "../../../terraform.state-backend.tfstate"}}
+    bucket = by_path(stack, "aws_s3_bucket", "/state/bucket")
+    assert bucket["bucket"] == "mlpipe-tfstate-111111111111-us-east-1"
+    assert bucket["lifecycle"] == {"prevent_destroy": True}
+    key = next(iter(of_type(stack, "aws_kms_key").values()))
+    assert key["enable_key_rotation"] is True
+    assert key["lifecycle"] == {"prevent_destroy": True}
+    alias = next(iter(of_type(stack, "aws_kms_alias").values()))
+    assert alias["name"] == "alias/mlpipe-tfstate"
+    # The environment backends name the alias, so the wrong-key deny accepts key ARN and alias ARN.
+    policy = policy_of(by_path(stack, "aws_s3_bucket_policy", "/state/policy"))
+    wrong_key = next(s for s in policy["Statement"] if s["Sid"] == "DenyWrongKmsKey")
+    accepted = wrong_key["Condition"]["StringNotEquals"]["s3:x-amz-server-side-encryption-aws-kms-key-id"]
+    assert accepted == [
+        f"${{aws_kms_key.{ref_id(key)}.arn}}",
+        "arn:aws:kms:us-east-1:111111111111:alias/mlpipe-tfstate",
+    ]
+    lifecycle = by_path(stack, "aws_s3_bucket_lifecycle_configuration", "/state/lifecycle")
+    assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
+    assert set(stack["output"]) == {"state_bucket", "state_region", "state_kms_key_arn", "state_kms_key_alias_arn"}
+
+
+# --- KMS (§4) --------------------------------------------------------------------------------------------------
+
+
+def test_three_domain_keys_with_rotation_window_and_aliases(dev):
+    keys = {path_of(k).split("/")[1]: k for k in of_type(dev, "aws_kms_key").values()}
+    assert set(keys) == {"data-key", "ops-key", "ml-key"}
+    for key in keys.values():
+        assert key["enable_key_rotation"] is True
+        assert key["deletion_window_in_days"] == 7  # dev config
+        assert key["customer_master_key_spec"] == "SYMMETRIC_DEFAULT"
+    aliases = sorted(a["name"] for a in of_type(dev, "aws_kms_alias").values())
+    assert aliases == ["alias/mlpipe-data-key-dev", "alias/mlpipe-ml-key-dev", "alias/mlpipe-ops-key-dev"]
+
+
+def test_key_policies_name_root_admin_and_scope_services(dev):
+    keys = {path_of(k).split("/")[1]: policy_of(k) for k in of_type(dev, "aws_kms_key").values()}
+    for policy in keys.values():
+        root = policy["Statement"][0]
+        assert root["Principal"] == {"AWS": f"arn:aws:iam::{ACCOUNT_REF}:root"}
+        assert root["Action"] == "kms:*"
+    assert len(keys["data-key"]["Statement"]) == 1  # no service principal may use the data key directly
+    services = {s["Principal"]["Service"]: s for s in keys["ops-key"]["Statement"][1:]}
+    assert set(services) == {"logs.us-east-1.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    assert services["logs.us-east-1.amazonaws.com"]["Condition"] == {
+        "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{ACCOUNT_REF}:log-group:*"}
+    }
+    for name in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+        assert services[name]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_REF}}
+        assert services[name]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+
+
+# --- S3 data lake (§4) -----------------------------------------------------------------------------------------
+
+BUCKETS = {
+    "raw": "mlpipe-raw-dev",
+    "processed": "mlpipe-processed-dev",
+    "model-artifacts": "mlpipe-model-artifacts-dev",
+    "athena-results": "mlpipe-athena-results-dev",
+    "access-logs": "mlpipe-access-logs-dev",
+}
+
+
+def test_bucket_names(dev):
+    names = {path_of(b).split("/")[2]: b["bucket"] for b in of_type(dev, "aws_s3_bucket").values()}
+    assert names == BUCKETS
+
+
+@pytest.mark.parametrize(
+    ("bucket", "key"),
+    [("raw", "data-key"), ("processed", "data-key"), ("athena-results", "data-key"), ("model-artifacts", "ml-key")],
+)
+def test_bucket_encryption_uses_the_domain_key_with_bucket_key(dev, bucket, key):
+    sse = by_path(dev, "aws_s3_bucket_server_side_encryption_configuration", f"/{bucket}/encryption")
+    key_id = ref_id(by_path(dev, "aws_kms_key", f"/{key}/key"))
+    assert sse["rule"] == [
+        {
+            "apply_server_side_encryption_by_default": {
+                "sse_algorithm": "aws:kms",
+                "kms_master_key_id": f"${{aws_kms_key.{key_id}.arn}}",
+            },
+            "bucket_key_enabled": True,
+        }
+    ]
+
+
+def test_access_logs_bucket_uses_sse_s3_and_admits_only_our_log_delivery(dev):
+    sse = by_path(dev, "aws_s3_bucket_server_side_encryption_configuration", "/access-logs/encryption")
+    assert sse["rule"][0]["apply_server_side_encryption_by_default"] == {"sse_algorithm": "AES256"}
+    policy = policy_of(by_path(dev, "aws_s3_bucket_policy", "/access-logs/policy"))
+    delivery = next(s for s in policy["Statement"] if s["Sid"] == "AllowServerAccessLogDelivery")
+    assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
+    assert delivery["Resource"] == "arn:aws:s3:::mlpipe-access-logs-dev/*"
+    assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_REF}
+
+
+def test_every_data_bucket_logs_to_the_access_logs_bucket_after_its_policy(dev):
+    logs_bucket = ref_id(by_path(dev, "aws_s3_bucket", "/access-logs/bucket"))
+    logs_policy = ref_id(by_path(dev, "aws_s3_bucket_policy", "/access-logs/policy"))
+    for bucket in ("raw", "processed", "model-artifacts", "athena-results"):
+        logging = by_path(dev, "aws_s3_bucket_logging", f"/{bucket}/logging")
+        assert logging["target_bucket"] == f"${{aws_s3_bucket.{logs_bucket}.bucket}}"
+        assert logging["target_prefix"] == f"{bucket}/"
+        assert logging["depends_on"] == [f"aws_s3_bucket_policy.{logs_policy}"]
+    assert not [b for b in of_type(dev, "aws_s3_bucket_logging").values() if "/access-logs/" in path_of(b)]
+
+
+def test_raw_and_processed_tier_to_ia_then_glacier_then_expire(dev):
+    for bucket in ("raw", "processed"):
+        rule = by_path(dev, "aws_s3_bucket_lifecycle_configuration", f"/{bucket}/lifecycle")["rule"][0]
+        assert rule["transition"] == [
+            {"days": 30, "storage_class": "STANDARD_IA"},
+            {"days": 90, "storage_class": "GLACIER"},
+        ]
+        assert rule["expiration"] == [{"days": 180}]  # dev config
+        assert rule["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
+        assert rule["abort_incomplete_multipart_upload"] == [{"days_after_initiation": 7}]
+
+
+def test_athena_results_expire_and_artifacts_never_expire(dev):
+    athena = by_path(dev, "aws_s3_bucket_lifecycle_configuration", "/athena-results/lifecycle")["rule"][0]
+    assert athena["expiration"] == [{"days": 30}]
+    artifacts = by_path(dev, "aws_s3_bucket_lifecycle_configuration", "/model-artifacts/lifecycle")["rule"][0]
+    assert "expiration" not in artifacts and "transition" not in artifacts
+
+
+def test_raw_bucket_sends_events_to_eventbridge(dev):
+    assert by_path(dev, "aws_s3_bucket_notification", "/raw/events")["eventbridge"] is True
+
+
+def test_dev_buckets_force_destroy_and_prod_buckets_are_protected(dev, prod):
+    for bucket in of_type(dev, "aws_s3_bucket").values():
+        assert bucket["force_destroy"] is True
+        assert "lifecycle" not in bucket
+    for bucket in of_type(prod, "aws_s3_bucket").values():
+        assert bucket["force_destroy"] is False
+        assert bucket["lifecycle"] == {"prevent_destroy": True}
+
+
+# --- DynamoDB (§4) ---------------------------------------------------------------------------------------------
+
+
+def _table(stack, component):
+    return by_path(stack, "aws_dynamodb_table", f"/tables/{component}")
+
+
+def test_model_registry_keys_and_status_index(dev):
+    table = _table(dev, "model-registry")
+    assert table["name"] == "mlpipe-model-registry-dev"
+    assert (table["hash_key"], table["range_key"]) == ("model_name", "version")
+    assert table["global_secondary_index"] == [
+        {"name": "by-status", "hash_key": "status", "range_key": "registered_at", "projection_type": "ALL"}
+    ]
+    assert {a["name"] for a in table["attribute"]} == {"model_name", "version", "status", "registered_at"}
+
+
+def test_predictions_ttl_and_variant_time_index(dev):
+    table = _table(dev, "predictions")
+    assert table["hash_key"] == "request_id"
+    assert "range_key" not in table
+    assert table["ttl"] == {"attribute_name": "expires_at", "enabled": True}
+    assert table["global_secondary_index"] == [
+        {"name": "by-variant-time", "hash_key": "variant", "range_key": "created_at", "projection_type": "ALL"}
+    ]
+
+
+def test_experiments_table(dev):
+    table = _table(dev, "experiments")
+    assert table["hash_key"] == "experiment_id"
+    assert [a["name"] for a in table["attribute"]] == ["experiment_id"]
+    assert "ttl" not in table and "global_secondary_index" not in table
+
+
+def test_tables_pay_per_request_pitr_cmk(dev):
+    data_key = ref_id(by_path(dev, "aws_kms_key", "/data-key/key"))
+    for table in of_type(dev, "aws_dynamodb_table").values():
+        assert table["billing_mode"] == "PAY_PER_REQUEST"
+        assert table["point_in_time_recovery"] == {"enabled": True}
+        assert table["server_side_encryption"] == {"enabled": True, "kms_key_arn": f"${{aws_kms_key.{data_key}.arn}}"}
+        assert table["deletion_protection_enabled"] is False
+
+
+def test_prod_tables_have_deletion_protection_and_prevent_destroy(prod):
+    for table in of_type(prod, "aws_dynamodb_table").values():
+        assert table["deletion_protection_enabled"] is True
+        assert table["lifecycle"] == {"prevent_destroy": True}
+
+
+def test_provisioned_billing_sets_capacity_on_tables_and_indexes(synth_variant):
+    def provisioned(context):
+        context["environments"]["dev"]["dynamodb"] = {
+            "billing_mode": "PROVISIONED",
+            "read_capacity": 5,
+            "write_capacity": 3,
+        }
+
+    table = _table(synth_variant(provisioned).stack(DEV), "predictions")
+    assert (table["billing_mode"], table["read_capacity"], table["write_capacity"]) == ("PROVISIONED", 5, 3)
+    assert table["global_secondary_index"][0]["read_capacity"] == 5
+
+
+# --- Kinesis (§4) ----------------------------------------------------------------------------------------------
+
+
+def test_dev_stream_is_on_demand_encrypted(dev):
+    stream = by_path(dev, "aws_kinesis_stream", "/streaming/stream")
+    data_key = ref_id(by_path(dev, "aws_kms_key", "/data-key/key"))
+    assert stream["name"] == "mlpipe-inference-requests-dev"
+    assert stream["stream_mode_details"] == {"stream_mode": "ON_DEMAND"}
+    assert "shard_count" not in stream
+    assert stream["retention_period"] == 24
+    assert (stream["encryption_type"], stream["kms_key_id"]) == ("KMS", f"${{aws_kms_key.{data_key}.arn}}")
+
+
+def test_prod_stream_is_provisioned_and_protected(prod):
+    stream = by_path(prod, "aws_kinesis_stream", "/streaming/stream")
+    assert stream["stream_mode_details"] == {"stream_mode": "PROVISIONED"}
+    assert (stream["shard_count"], stream["retention_period"]) == (2, 168)
+    assert stream["lifecycle"] == {"prevent_destroy": True}
+
+
+# --- outputs ---------------------------------------------------------------------------------------------------
+
+
+def test_outputs_are_described_and_reference_our_resources(dev):
+    outputs = dev["output"]
+    assert {
+        "raw_bucket",
+        "processed_bucket",
+        "model_artifacts_bucket",
+        "athena_results_bucket",
+        "access_logs_bucket",
+        "model_registry_table",
+        "experiments_table",
+        "predictions_table",
+        "inference_stream_name",
+        "inference_stream_arn",
+        "data_key_arn",
+        "ops_key_arn",
+        "ml_key_arn",
+    } <= set(outputs)
+    for name, output in outputs.items():
+        assert len(output["description"]) > 10, name
+        assert output["value"].startswith("${"), name
+    assert json.dumps(outputs["predictions_table"]["value"]).count("aws_dynamodb_table.") == 1
