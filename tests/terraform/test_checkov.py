@@ -32,9 +32,9 @@ def _skips() -> list[dict]:
 
 def run_checkov(stacks_dir: Path) -> list[dict]:
     """Failed checks as dicts with stack, check and resource."""
+    command = [str(_checkov()), "-d", str(stacks_dir), "--framework", "terraform_json", "--skip-download"]
     result = subprocess.run(
-        [str(_checkov()), "-d", str(stacks_dir), "--framework", "terraform_json", "--skip-download", "--quiet"]
-        + ["--compact", "-o", "json"],
+        [*command, "--quiet", "--compact", "-o", "json"],
         capture_output=True,
         text=True,
         timeout=600,
