@@ -11,7 +11,12 @@ from enum import Enum
 
 
 class NamingError(ValueError):
-    """A generated name breaks an AWS naming rule."""
+    """A generated name breaks an AWS naming rule; ``detail`` is the message without the environment."""
+
+    def __init__(self, env: str, detail: str) -> None:
+        self.env = env
+        self.detail = detail
+        super().__init__(f"environment '{env}': {detail}")
 
 
 @dataclass(frozen=True)
@@ -26,8 +31,8 @@ class Kind(Enum):
     """Resource kinds with their AWS naming rules (lengths and character sets from each service's API reference)."""
 
     S3_BUCKET = _Rule(3, 63, r"[a-z0-9][a-z0-9.-]*[a-z0-9]", "3-63 chars of a-z 0-9 . -, DNS-compatible")
-    IAM_ROLE = _Rule(1, 64, r"[\w+=,.@-]+", "at most 64 chars of letters, digits and +=,.@_-")
-    IAM_POLICY = _Rule(1, 128, r"[\w+=,.@-]+", "at most 128 chars of letters, digits and +=,.@_-")
+    IAM_ROLE = _Rule(1, 64, r"[A-Za-z0-9_+=,.@-]+", "at most 64 chars of letters, digits and +=,.@_-")
+    IAM_POLICY = _Rule(1, 128, r"[A-Za-z0-9_+=,.@-]+", "at most 128 chars of letters, digits and +=,.@_-")
     LAMBDA = _Rule(1, 64, r"[A-Za-z0-9_-]+", "at most 64 chars of letters, digits, - and _")
     SAGEMAKER = _Rule(1, 63, r"[A-Za-z0-9](-*[A-Za-z0-9])*", "at most 63 chars of letters, digits and -")
     DYNAMODB = _Rule(3, 255, r"[A-Za-z0-9_.-]+", "3-255 chars of letters, digits and _.-")
@@ -50,7 +55,10 @@ def _s3_problems(name: str) -> list[str]:
         problems.append("no adjacent dots or dot-dash pairs")
     if _IPV4.fullmatch(name):
         problems.append("must not look like an IP address")
-    if name.startswith(("xn--", "sthree-")) or name.endswith(("-s3alias", "--ol-s3")):
+    # Reserved by S3's bucket naming rules.
+    if name.startswith(("xn--", "sthree-", "amzn-s3-demo-")) or name.endswith(
+        ("-s3alias", "--ol-s3", ".mrap", "--x-s3", "--table-s3")
+    ):
         problems.append("reserved prefix or suffix")
     return problems
 
@@ -88,9 +96,9 @@ class Naming:
             problems.extend(_s3_problems(name))
         if problems:
             raise NamingError(
-                f"environment '{self.env}': {kind.name.lower()} name for component '{component}' "
-                f"('{name}') {', '.join(problems)}; allowed: {rule.describe}. "
-                "Shorten the project name or the suffix."
+                self.env,
+                f"{kind.name.lower()} name for component '{component}' ('{name}') {', '.join(problems)}; "
+                f"allowed: {rule.describe}. Shorten the project name or the suffix.",
             )
 
 

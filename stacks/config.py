@@ -7,6 +7,7 @@ before anything is synthesized.
 
 import json
 import os
+import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -38,6 +39,11 @@ ENDPOINTS_OVERRIDE_PREFIX = "ML_PIPELINE_ENDPOINTS_ENABLED_"
 Region = Annotated[str, Field(description="AWS region")]
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$", min_length=2, max_length=32)]
+
+
+def state_bucket_name(project: str, account_id: str, region: str, kind: str = "") -> str:
+    """State buckets are global names: the account and region make them unique."""
+    return "-".join(p for p in (project, "tfstate", kind, account_id, region) if p)
 
 
 class ConfigError(Exception):
@@ -146,7 +152,8 @@ class VariantConfig(_Strict):
 
     name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
     weight: int = Field(ge=0, le=100)  # relative traffic weight (integers: floats come back rounded and dirty plans)
-    model_data_url: str | None = None  # s3:// URL of model.tar.gz; unset until a training job has produced one
+    # s3:// URL of model.tar.gz; unset until a training job has produced one
+    model_data_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
 
     @property
     def has_model(self) -> bool:
@@ -190,19 +197,6 @@ class EnvironmentConfig(_Strict):
 
     _region = field_validator("region")(_check_region)
 
-    @model_validator(mode="after")
-    def _cross_field(self) -> "EnvironmentConfig":
-        if self.protect_stateful and self.data_lake.force_destroy:
-            raise ValueError("data_lake.force_destroy cannot be true while protect_stateful is true")
-        if self.endpoints_enabled:
-            missing = [v.name for v in self.sagemaker.variants if not v.has_model]
-            if missing:
-                raise ValueError(
-                    "endpoints_enabled (phase two) needs a trained model for every variant; "
-                    f"sagemaker.variants {missing} have no model_data_url (or a placeholder)"
-                )
-        return self
-
 
 class AppConfig(_Strict):
     """The whole ``context`` block of cdktf.json."""
@@ -214,11 +208,11 @@ class AppConfig(_Strict):
 
     @property
     def state_bucket(self) -> str:
-        return f"{self.project}-tfstate-{self.state_backend.account_id}-{self.state_backend.region}"
+        return state_bucket_name(self.project, self.state_backend.account_id, self.state_backend.region)
 
     @property
     def state_logs_bucket(self) -> str:
-        return f"{self.project}-tfstate-logs-{self.state_backend.account_id}-{self.state_backend.region}"
+        return state_bucket_name(self.project, self.state_backend.account_id, self.state_backend.region, "logs")
 
     @property
     def state_key_alias(self) -> str:
@@ -248,42 +242,73 @@ def _describe(error: dict[str, Any]) -> str:
         message = "unknown key (check the spelling; unknown keys are rejected)"
     elif error["type"] == "missing":
         message = "required field is missing"
-    elif "input" in error and error["type"] not in ("model_type", "dict_type"):
+    elif "input" in error and not isinstance(error["input"], dict | list):
         message = f"{message} (got {error['input']!r})"
     where = f"environment '{env}', field '{field}'" if env else f"field '{field}'"
     return f"{where}: {message}"
 
 
-def _naming_problems(config: AppConfig) -> list[str]:
+def _naming_problems(context: dict[str, Any]) -> list[str]:
+    """Names too long after suffixing, checked on the raw context so they are listed with schema problems."""
+    project = context.get("project")
+    if not isinstance(project, str) or not re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", project):
+        return []  # the schema reports the project itself
     problems = []
-    for bucket in (config.state_bucket, config.state_logs_bucket):
-        try:
-            Naming(config.project, "shared").check(bucket, Kind.S3_BUCKET, "tfstate")
-        except NamingError as error:
-            problems.append(f"field 'project': {error}")
-    for env in config.environments:
-        naming = config.naming(env)
+    backend = context.get("state_backend")
+    valid_backend = isinstance(backend, dict) and backend.get("region") in AWS_REGIONS
+    if valid_backend and isinstance(backend.get("account_id"), str) and re.fullmatch(r"\d{12}", backend["account_id"]):
+        for kind in ("", "logs"):
+            bucket = state_bucket_name(project, backend["account_id"], backend["region"], kind)
+            try:
+                Naming(project, "shared").check(bucket, Kind.S3_BUCKET, "tfstate")
+            except NamingError as error:
+                problems.append(f"field 'project': {error.detail}")
+    environments = context.get("environments")
+    for env, settings in (environments or {}).items() if isinstance(environments, dict) else ():
+        suffix = settings.get("suffix") if isinstance(settings, dict) else None
+        if env not in ENVIRONMENTS or not (suffix is None or re.fullmatch(r"[a-z0-9]{1,16}", str(suffix))):
+            continue
+        naming = Naming(project, env, suffix)
         for kind, component in LONGEST_COMPONENTS.items():
             try:
                 naming.name(component, kind)
             except NamingError as error:
-                problems.append(f"environment '{env}', field 'project/suffix': {error}")
+                problems.append(f"environment '{env}', field 'project/suffix': {error.detail}")
                 break
+    return problems
+
+
+def _cross_field_problems(config: AppConfig) -> list[str]:
+    """Rules spanning sections, reported under the field a reviewer has to change."""
+    problems = []
+    for env, cfg in config.environments.items():
+        if cfg.protect_stateful and cfg.data_lake.force_destroy:
+            problems.append(
+                f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"
+            )
+        missing = [v.name for v in cfg.sagemaker.variants if not v.has_model]
+        if cfg.endpoints_enabled and missing:
+            problems.append(
+                f"environment '{env}', field 'endpoints_enabled': phase two needs a trained model for every variant; "
+                f"sagemaker.variants {missing} have no model_data_url (or a placeholder)"
+            )
     return problems
 
 
 def _apply_overrides(context: dict[str, Any], environ: dict[str, str]) -> list[str]:
     problems = []
+    environments = context.get("environments")
+    environments = environments if isinstance(environments, dict) else {}
     for key, value in environ.items():
         if not key.startswith(ENDPOINTS_OVERRIDE_PREFIX):
             continue
         env = key.removeprefix(ENDPOINTS_OVERRIDE_PREFIX).lower()
-        if env not in context.get("environments", {}):
+        if not isinstance(environments.get(env), dict):
             problems.append(f"{key}: no environment '{env}'; allowed: {', '.join(ENVIRONMENTS)}")
         elif value.lower() not in ("true", "false"):
             problems.append(f"environment '{env}', field 'endpoints_enabled' ({key}): must be true or false")
         else:
-            context["environments"][env]["endpoints_enabled"] = value.lower() == "true"
+            environments[env]["endpoints_enabled"] = value.lower() == "true"
     return problems
 
 
@@ -291,16 +316,19 @@ def parse_config(context: dict[str, Any], environ: dict[str, str] | None = None)
     """Validate a ``context`` dict; raise :class:`ConfigError` with every problem found."""
     context = json.loads(json.dumps(context))  # private copy: overrides never touch the caller's dict
     problems = _apply_overrides(context, dict(os.environ if environ is None else environ))
-    unknown_envs = sorted(set(context.get("environments") or {}) - set(ENVIRONMENTS))
+    environments = context.get("environments")
+    unknown_envs = sorted(set(environments) - set(ENVIRONMENTS)) if isinstance(environments, dict) else []
     problems += [f"environment '{e}': unknown environment; allowed: {', '.join(ENVIRONMENTS)}" for e in unknown_envs]
+    config = None
     try:
         config = AppConfig.model_validate(context)
     except ValidationError as error:
         problems += [_describe(e) for e in error.errors()]
-        raise ConfigError(problems) from None
-    problems += _naming_problems(config)
-    if not config.environments:
-        problems.append("field 'environments': at least one environment is required")
+    problems += _naming_problems(context)
+    if config is not None:
+        problems += _cross_field_problems(config)
+        if not config.environments:
+            problems.append("field 'environments': at least one environment is required")
     if problems:
         raise ConfigError(problems)
     return config
