@@ -1,0 +1,103 @@
+"""The local AWS emulator (moto server + our fixes, tests/emulator/server.py) on 127.0.0.1 and a free port."""
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import boto3
+import pytest
+
+from tests.conftest import ROOT
+from tests.support.terraform import terraform_env
+
+ACCOUNT_ID = "111111111111"  # the dev account of cdktf.json: the provider's allowed_account_ids must accept it
+REGION = "us-east-1"
+
+
+@dataclass(frozen=True)
+class Emulator:
+    endpoint: str
+    env: dict[str, str]  # environment for terraform, cdktf and boto3 pointed at the emulator
+
+    def client(self, service: str):
+        return boto3.client(
+            service,
+            endpoint_url=self.endpoint,
+            region_name=REGION,
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_until_listening(port: int, process: subprocess.Popen, timeout: float = 30) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"emulator exited early with {process.returncode}")
+        with socket.socket() as sock:
+            if sock.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.2)
+    raise TimeoutError(f"emulator did not listen on 127.0.0.1:{port} within {timeout} s")
+
+
+@pytest.fixture(scope="session")
+def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
+    port = _free_port()
+    home = tmp_path_factory.mktemp("emulator")
+    log = (home / "server.log").open("w")
+    process = subprocess.Popen(
+        [sys.executable, "-m", "tests.emulator.server", "--port", str(port)],
+        cwd=ROOT,
+        env={**os.environ, "MOTO_ACCOUNT_ID": ACCOUNT_ID},
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    try:
+        _wait_until_listening(port, process)
+        endpoint = f"http://127.0.0.1:{port}"
+        env = terraform_env(
+            home,
+            {
+                # Provider, S3 backend, cdktf and boto3 all honour AWS_ENDPOINT_URL: no synth-time change.
+                "AWS_ENDPOINT_URL": endpoint,
+                "AWS_ACCESS_KEY_ID": "emulator",
+                "AWS_SECRET_ACCESS_KEY": "emulator",
+                "AWS_REGION": REGION,
+                "AWS_DEFAULT_REGION": REGION,
+                # An API the emulator lacks must fail the plan fast instead of retrying for minutes.
+                "AWS_MAX_ATTEMPTS": "2",
+                # Never reach for instance metadata (169.254.169.254) or the user's profiles.
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_CONFIG_FILE": str(home / "aws-config"),
+                "AWS_SHARED_CREDENTIALS_FILE": str(home / "aws-credentials"),
+                "CI": "true",
+            },
+        )
+        for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN"):
+            env.pop(name, None)
+        yield Emulator(endpoint=endpoint, env=env)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+        log.close()
+
+
+@pytest.fixture(scope="session")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Where the emulator round synthesizes: state files land here, never in the user's checkout."""
+    return tmp_path_factory.mktemp("round")
