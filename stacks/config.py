@@ -9,35 +9,37 @@ import json
 import os
 import re
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator
 
 from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
+from stacks.config_sections import (
+    AWS_REGIONS,
+    AccountId,
+    AlarmsConfig,
+    ApiConfig,
+    BackendConfig,
+    DataLakeConfig,
+    DynamoDbConfig,
+    FunctionsConfig,
+    KinesisConfig,
+    KmsConfig,
+    LogsConfig,
+    Region,
+    SageMakerConfig,
+    StateBackendConfig,
+    StreamConsumerConfig,
+    _check_region,
+    _Strict,
+)
 
 ENVIRONMENTS = ("dev", "staging", "prod")
-
-# Commercial AWS regions (where SageMaker, Kinesis and the rest of the stack are all offered).
-AWS_REGIONS = frozenset(
-    {
-        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "sa-east-1", "mx-central-1",
-        "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
-        "eu-south-2", "af-south-1", "me-south-1", "me-central-1", "il-central-1", "ap-east-1", "ap-south-1",
-        "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
-        "ap-southeast-7", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
-    }
-)  # fmt: skip
-
-# The values CloudWatch Logs accepts for retentionInDays (0 = never expire is deliberately left out).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
 
 # Environment variable that overrides one environment's phase flag for a single run, e.g.
 # ML_PIPELINE_ENDPOINTS_ENABLED_DEV=true. The committed cdktf.json stays the source of truth for review.
 ENDPOINTS_OVERRIDE_PREFIX = "ML_PIPELINE_ENDPOINTS_ENABLED_"
 
-Region = Annotated[str, Field(description="AWS region")]
-AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$", min_length=2, max_length=32)]
 
 
@@ -53,128 +55,6 @@ class ConfigError(Exception):
         self.problems = problems
         lines = "\n".join(f"  - {p}" for p in problems)
         super().__init__(f"invalid configuration in cdktf.json ({len(problems)} problem(s)):\n{lines}")
-
-
-class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-
-def _check_region(value: str) -> str:
-    if value not in AWS_REGIONS:
-        raise ValueError(f"'{value}' is not a supported AWS region; allowed: {', '.join(sorted(AWS_REGIONS))}")
-    return value
-
-
-class StateBackendConfig(_Strict):
-    """The bootstrap stack that holds every environment's Terraform state (§3)."""
-
-    region: Region  # region of the state bucket
-    account_id: AccountId  # account that owns the state bucket
-    noncurrent_version_expire_days: int = Field(90, ge=1)  # old state versions are kept this long
-    kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
-
-    _region = field_validator("region")(_check_region)
-
-
-class BackendConfig(_Strict):
-    """Where one environment stack keeps its state."""
-
-    mode: Literal["s3", "local"] = "s3"  # "local" only for offline synth, tests and the emulator demo
-
-
-class KmsConfig(_Strict):
-    deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before a scheduled key deletion
-
-
-class LogsConfig(_Strict):
-    retention_days: int = 365  # CloudWatch Logs retention for every log group
-
-    @field_validator("retention_days")
-    @classmethod
-    def _allowed(cls, value: int) -> int:
-        if value not in LOG_RETENTION_DAYS:
-            raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {list(LOG_RETENTION_DAYS)}")
-        return value
-
-
-class DataLakeConfig(_Strict):
-    """Lifecycle of the data lake buckets (days)."""
-
-    infrequent_access_days: int = Field(30, ge=30)  # S3 requires ≥ 30 days before STANDARD_IA
-    glacier_days: int = Field(90, ge=1)  # raw/processed objects move to Glacier Flexible Retrieval
-    expire_days: int = Field(365, ge=1)  # raw/processed objects are deleted
-    noncurrent_expire_days: int = Field(90, ge=1)  # old object versions are deleted (every bucket)
-    athena_results_expire_days: int = Field(30, ge=1)  # query results are deleted
-    access_logs_expire_days: int = Field(365, ge=1)  # server access logs are deleted
-    raw_event_prefix: str = Field("incoming/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")  # objects here start workflows
-    force_destroy: bool = False  # let `destroy` empty buckets (dev/emulator only; refused with protect_stateful)
-
-    @model_validator(mode="after")
-    def _ordered(self) -> "DataLakeConfig":
-        if not self.infrequent_access_days < self.glacier_days < self.expire_days:
-            raise ValueError("need infrequent_access_days < glacier_days < expire_days")
-        return self
-
-
-class DynamoDbConfig(_Strict):
-    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
-    read_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
-    write_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
-    predictions_ttl_days: int = Field(30, ge=1, le=3650)  # predictions expire this many days after they are written
-
-    @model_validator(mode="after")
-    def _capacity(self) -> "DynamoDbConfig":
-        provisioned = self.billing_mode == "PROVISIONED"
-        has_capacity = self.read_capacity is not None and self.write_capacity is not None
-        if provisioned and not has_capacity:
-            raise ValueError("billing_mode PROVISIONED needs read_capacity and write_capacity")
-        if not provisioned and (self.read_capacity or self.write_capacity):
-            raise ValueError("read_capacity/write_capacity are only allowed with billing_mode PROVISIONED")
-        return self
-
-
-class KinesisConfig(_Strict):
-    mode: Literal["ON_DEMAND", "PROVISIONED"] = "ON_DEMAND"
-    shard_count: int | None = Field(None, ge=1)  # PROVISIONED only
-    retention_hours: int = Field(24, ge=24, le=8760)
-
-    @model_validator(mode="after")
-    def _shards(self) -> "KinesisConfig":
-        if self.mode == "PROVISIONED" and self.shard_count is None:
-            raise ValueError("mode PROVISIONED needs shard_count")
-        if self.mode == "ON_DEMAND" and self.shard_count is not None:
-            raise ValueError("shard_count is only allowed with mode PROVISIONED")
-        return self
-
-
-class VariantConfig(_Strict):
-    """One production variant of the SageMaker endpoint (§6)."""
-
-    name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
-    weight: int = Field(ge=0, le=100)  # relative traffic weight (integers: floats come back rounded and dirty plans)
-    # s3:// URL of model.tar.gz; unset until a training job has produced one
-    model_data_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
-
-    @property
-    def has_model(self) -> bool:
-        return bool(self.model_data_url) and "PLACEHOLDER" not in (self.model_data_url or "").upper()
-
-
-class SageMakerConfig(_Strict):
-    variants: list[VariantConfig] = Field(
-        default_factory=lambda: [VariantConfig(name="A", weight=80), VariantConfig(name="B", weight=20)],
-        min_length=1,
-        max_length=10,
-    )
-
-    @model_validator(mode="after")
-    def _weights(self) -> "SageMakerConfig":
-        names = [v.name for v in self.variants]
-        if len(set(names)) != len(names):
-            raise ValueError(f"variant names must be unique, got {names}")
-        if sum(v.weight for v in self.variants) <= 0:
-            raise ValueError("at least one variant needs a weight > 0")
-        return self
 
 
 class EnvironmentConfig(_Strict):
@@ -194,6 +74,13 @@ class EnvironmentConfig(_Strict):
     dynamodb: DynamoDbConfig = DynamoDbConfig()
     kinesis: KinesisConfig = KinesisConfig()
     sagemaker: SageMakerConfig = SageMakerConfig()
+    functions: FunctionsConfig = FunctionsConfig()
+    stream_consumer: StreamConsumerConfig = StreamConsumerConfig()
+    api: ApiConfig = ApiConfig()
+    alarms: AlarmsConfig = AlarmsConfig()
+    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+        default_factory=list
+    )  # e-mail addresses subscribed to the alerts topic
 
     _region = field_validator("region")(_check_region)
 

@@ -17,13 +17,8 @@ import stacks  # noqa: F401
 import pytest
 
 from constructs.naming import Kind
-from stacks.config import (
-    LOG_RETENTION_DAYS,
-    AppConfig,
-    ConfigError,
-    load_config,
-    parse_config,
-)
+from stacks.config import AppConfig, ConfigError, load_config, parse_config
+from stacks.config_sections import LOG_RETENTION_DAYS
 
 ROOT = Path(__file__).resolve().parents[2]
 CDKTF_JSON = ROOT / "cdktf.json"

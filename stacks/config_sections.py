@@ -1,0 +1,216 @@
+"""The sections of one environment's configuration (ARCHITECTURE §2): typed, documented, secure defaults.
+
+Each field's comment is its documentation (the README's config reference is generated from the same names).
+"""
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+# Commercial AWS regions (where SageMaker, Kinesis and the rest of the stack are all offered).
+AWS_REGIONS = frozenset(
+    {
+        "us-east-1", "us-east-2", "us-west-1", "us-west-2", "ca-central-1", "ca-west-1", "sa-east-1", "mx-central-1",
+        "eu-west-1", "eu-west-2", "eu-west-3", "eu-central-1", "eu-central-2", "eu-north-1", "eu-south-1",
+        "eu-south-2", "af-south-1", "me-south-1", "me-central-1", "il-central-1", "ap-east-1", "ap-south-1",
+        "ap-south-2", "ap-southeast-1", "ap-southeast-2", "ap-southeast-3", "ap-southeast-4", "ap-southeast-5",
+        "ap-southeast-7", "ap-northeast-1", "ap-northeast-2", "ap-northeast-3",
+    }
+)  # fmt: skip
+
+# The values CloudWatch Logs accepts for retentionInDays (0 = never expire is deliberately left out).
+LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
+                      3288, 3653)  # fmt: skip
+
+
+Region = Annotated[str, Field(description="AWS region")]
+AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _check_region(value: str) -> str:
+    if value not in AWS_REGIONS:
+        raise ValueError(f"'{value}' is not a supported AWS region; allowed: {', '.join(sorted(AWS_REGIONS))}")
+    return value
+
+
+class StateBackendConfig(_Strict):
+    """The bootstrap stack that holds every environment's Terraform state (§3)."""
+
+    region: Region  # region of the state bucket
+    account_id: AccountId  # account that owns the state bucket
+    noncurrent_version_expire_days: int = Field(90, ge=1)  # old state versions are kept this long
+    kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
+
+    _region = field_validator("region")(_check_region)
+
+
+class BackendConfig(_Strict):
+    """Where one environment stack keeps its state."""
+
+    mode: Literal["s3", "local"] = "s3"  # "local" only for offline synth, tests and the emulator demo
+
+
+class KmsConfig(_Strict):
+    deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before a scheduled key deletion
+
+
+class LogsConfig(_Strict):
+    retention_days: int = 365  # CloudWatch Logs retention for every log group
+
+    @field_validator("retention_days")
+    @classmethod
+    def _allowed(cls, value: int) -> int:
+        if value not in LOG_RETENTION_DAYS:
+            raise ValueError(f"{value} is not a CloudWatch Logs retention; allowed: {list(LOG_RETENTION_DAYS)}")
+        return value
+
+
+class DataLakeConfig(_Strict):
+    """Lifecycle of the data lake buckets (days)."""
+
+    infrequent_access_days: int = Field(30, ge=30)  # S3 requires ≥ 30 days before STANDARD_IA
+    glacier_days: int = Field(90, ge=1)  # raw/processed objects move to Glacier Flexible Retrieval
+    expire_days: int = Field(365, ge=1)  # raw/processed objects are deleted
+    noncurrent_expire_days: int = Field(90, ge=1)  # old object versions are deleted (every bucket)
+    athena_results_expire_days: int = Field(30, ge=1)  # query results are deleted
+    access_logs_expire_days: int = Field(365, ge=1)  # server access logs are deleted
+    raw_event_prefix: str = Field("incoming/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")  # objects here start workflows
+    force_destroy: bool = False  # let `destroy` empty buckets (dev/emulator only; refused with protect_stateful)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DataLakeConfig":
+        if not self.infrequent_access_days < self.glacier_days < self.expire_days:
+            raise ValueError("need infrequent_access_days < glacier_days < expire_days")
+        return self
+
+
+class DynamoDbConfig(_Strict):
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    read_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
+    write_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
+    predictions_ttl_days: int = Field(30, ge=1, le=3650)  # predictions expire this many days after they are written
+
+    @model_validator(mode="after")
+    def _capacity(self) -> "DynamoDbConfig":
+        provisioned = self.billing_mode == "PROVISIONED"
+        has_capacity = self.read_capacity is not None and self.write_capacity is not None
+        if provisioned and not has_capacity:
+            raise ValueError("billing_mode PROVISIONED needs read_capacity and write_capacity")
+        if not provisioned and (self.read_capacity or self.write_capacity):
+            raise ValueError("read_capacity/write_capacity are only allowed with billing_mode PROVISIONED")
+        return self
+
+
+class KinesisConfig(_Strict):
+    mode: Literal["ON_DEMAND", "PROVISIONED"] = "ON_DEMAND"
+    shard_count: int | None = Field(None, ge=1)  # PROVISIONED only
+    retention_hours: int = Field(24, ge=24, le=8760)
+
+    @model_validator(mode="after")
+    def _shards(self) -> "KinesisConfig":
+        if self.mode == "PROVISIONED" and self.shard_count is None:
+            raise ValueError("mode PROVISIONED needs shard_count")
+        if self.mode == "ON_DEMAND" and self.shard_count is not None:
+            raise ValueError("shard_count is only allowed with mode PROVISIONED")
+        return self
+
+
+class VariantConfig(_Strict):
+    """One production variant of the SageMaker endpoint (§6)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
+    weight: int = Field(ge=0, le=100)  # relative traffic weight (integers: floats come back rounded and dirty plans)
+    # s3:// URL of model.tar.gz; unset until a training job has produced one
+    model_data_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
+    image_uri: str | None = None  # inference image; default: the built-in XGBoost image of the region
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")  # ignored when serverless
+    initial_instance_count: int = Field(1, ge=1, le=100)
+    min_capacity: int = Field(1, ge=1, le=100)  # autoscaling bounds (phase two, instance variants)
+    max_capacity: int = Field(2, ge=1, le=100)
+    target_invocations_per_instance: int = Field(100, ge=1)  # target-tracking set point (per minute)
+    serverless_memory_mb: int | None = Field(None, ge=1024, le=6144, multiple_of=1024)  # set → serverless variant
+    serverless_max_concurrency: int = Field(5, ge=1, le=200)
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.model_data_url) and "PLACEHOLDER" not in (self.model_data_url or "").upper()
+
+
+class VpcConfig(_Strict):
+    subnet_ids: list[str] = Field(min_length=1)
+    security_group_ids: list[str] = Field(min_length=1)
+
+
+class SageMakerConfig(_Strict):
+    network_isolation: bool = True  # containers get no network access
+    vpc: VpcConfig | None = None  # run the models inside these subnets
+    data_capture_enabled: bool = True
+    data_capture_sampling_percent: int = Field(20, ge=1, le=100)
+    variants: list[VariantConfig] = Field(
+        default_factory=lambda: [VariantConfig(name="A", weight=80), VariantConfig(name="B", weight=20)],
+        min_length=1,
+        max_length=10,
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> "SageMakerConfig":
+        names = [v.name for v in self.variants]
+        if len(set(names)) != len(names):
+            raise ValueError(f"variant names must be unique, got {names}")
+        if sum(v.weight for v in self.variants) <= 0:
+            raise ValueError("at least one variant needs a weight > 0")
+        return self
+
+
+class FunctionsConfig(_Strict):
+    """Settings shared by the five Lambda functions (§5)."""
+
+    memory_mb: int = Field(512, ge=128, le=10240)
+    timeout_seconds: int = Field(30, ge=1, le=900)
+    reserved_concurrency: int = Field(10, ge=1, le=1000)  # per function: caps cost and protects the tables
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    feature_count: int = Field(4, ge=1, le=1000)  # numeric features the model takes (validated by the handlers)
+    metric_name: str = Field("validation:auc", min_length=1)  # training metric the evaluate function checks
+    metric_threshold: float = 0.8  # a model passes evaluation at or beyond this value
+    metric_goal: Literal["maximize", "minimize"] = "maximize"
+
+
+class StreamConsumerConfig(_Strict):
+    """Kinesis → stream_consumer event source mapping (§5)."""
+
+    batch_size: int = Field(100, ge=1, le=10000)
+    batching_window_seconds: int = Field(5, ge=0, le=300)
+    max_retry_attempts: int = Field(3, ge=0, le=10000)  # then the batch goes to the on-failure queue
+    max_record_age_seconds: int = Field(3600, ge=60, le=604800)
+    parallelization_factor: int = Field(1, ge=1, le=10)
+
+
+class ApiConfig(_Strict):
+    """The REST API in front of the inference function (§5)."""
+
+    throttle_rate_limit: int = Field(50, ge=1)  # stage and usage-plan steady-state requests per second
+    throttle_burst_limit: int = Field(100, ge=1)
+    quota_limit: int = Field(100_000, ge=1)  # requests per API key per quota period
+    quota_period: Literal["DAY", "WEEK", "MONTH"] = "DAY"
+    cache_enabled: bool = False  # stage cache for GET /predict (keyed by the query string)
+    cache_size_gb: Literal["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"] = "0.5"
+    cache_ttl_seconds: int = Field(300, ge=0, le=3600)
+    waf_enabled: bool = False  # WAF web ACL (managed rules + per-IP rate limit); on in prod
+    waf_rate_limit: int = Field(2000, ge=100, le=2_000_000_000)  # requests per 5 minutes per client IP
+    manage_account_logging_role: bool = True  # the account-wide API Gateway → CloudWatch Logs role (one per region)
+
+
+class AlarmsConfig(_Strict):
+    """Alarm thresholds (§6, §7)."""
+
+    model_latency_p99_ms: int = Field(1000, ge=1)  # per variant, phase two
+    variant_5xx_errors: int = Field(5, ge=1)  # per variant per 5 minutes, phase two
+    api_5xx_errors: int = Field(5, ge=1)  # per 5 minutes
+    api_latency_p99_ms: int = Field(2000, ge=1)
+    function_errors: int = Field(1, ge=1)  # per function per 5 minutes
+    iterator_age_ms: int = Field(60_000, ge=1000)  # Kinesis consumer falling behind
+    data_drift: float = Field(3.0, gt=0)  # DataDrift metric (standard deviations)
