@@ -230,6 +230,7 @@ class LambdaFunction(Construct):
         self.invoke_arn: str = self.function.invoke_arn
         self.role_arn: str = self.role.arn
         self.role_name: str = self.role.name
+        self.function_key: str = props.function  # e.g. "stream_consumer"
 
 
 @dataclass(frozen=True)

@@ -50,6 +50,7 @@ class ConsumerMappingProps:
     stream_arn: str
     function_name: str  # the consumer function
     function_role_name: str  # its execution role: gets send rights on the on-failure queue
+    function_policy: object  # the role's policy: AWS checks the Kinesis read rights when the mapping is created
     ops_key_arn: str  # encrypts the on-failure queue
     batch_size: int = 100
     batching_window_seconds: int = 5
@@ -105,5 +106,5 @@ class ConsumerMapping(Construct):
                     destination_arn=self.failure_queue.arn
                 )
             ),
-            depends_on=[grant],
+            depends_on=[grant, props.function_policy],
         )

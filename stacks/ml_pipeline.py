@@ -3,16 +3,22 @@
 Composes the constructs; holds no resource definitions of its own beyond the provider, backend and outputs.
 """
 
+from pathlib import Path
+
 from cdktf import LocalBackend, S3Backend, TerraformOutput, TerraformStack
 
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.data_lake import DataLake, DataLakeProps
 from constructs.encryption import KmsKey, KmsKeyProps, logs_grant, publisher_grant
-from constructs.streaming import Streaming, StreamingProps
+from constructs.functions import Functions, FunctionsProps
+from constructs.naming import Kind
+from constructs.streaming import ConsumerMapping, ConsumerMappingProps, Streaming, StreamingProps
 from constructs.tables import Tables, TablesProps
 from stacks.common import aws_provider, local_state_path
 from stacks.config import AppConfig
+
+LAMBDA_SOURCE = Path(__file__).resolve().parent.parent / "lambda_src"
 
 
 def stack_name(env: str) -> str:
@@ -106,7 +112,69 @@ class MlPipelineStack(TerraformStack):
                 protect=cfg.protect_stateful,
             ),
         )
+        # Known in both phases, so the functions are configured (and granted) the same way before and after the flip.
+        self.endpoint_name = naming.name("endpoint", Kind.SAGEMAKER)
+        self.endpoint_arn = f"arn:aws:sagemaker:{cfg.region}:{account_id}:endpoint/{self.endpoint_name}"
+        self.functions = self._functions(cfg, naming, account_id)
+        fn = cfg.stream_consumer
+        ConsumerMapping(
+            self,
+            "stream-consumer-mapping",
+            ConsumerMappingProps(
+                naming=naming,
+                stream_arn=self.streaming.arn,
+                function_name=self.functions.stream_consumer.name,
+                function_role_name=self.functions.stream_consumer.role_name,
+                function_policy=self.functions.stream_consumer.policy,
+                ops_key_arn=self.ops_key.arn,
+                batch_size=fn.batch_size,
+                batching_window_seconds=fn.batching_window_seconds,
+                max_retry_attempts=fn.max_retry_attempts,
+                max_record_age_seconds=fn.max_record_age_seconds,
+                parallelization_factor=fn.parallelization_factor,
+            ),
+        )
         self._outputs()
+
+    def _functions(self, cfg, naming, account_id: str) -> Functions:
+        lake, tables, fn = self.data_lake, self.tables, cfg.functions
+        return Functions(
+            self,
+            "functions",
+            FunctionsProps(
+                naming=naming,
+                account_id=account_id,
+                region=cfg.region,
+                source_root=LAMBDA_SOURCE,
+                raw_bucket_name=lake.raw.name,
+                raw_bucket_arn=lake.raw.arn,
+                processed_bucket_name=lake.processed.name,
+                processed_bucket_arn=lake.processed.arn,
+                model_artifacts_bucket_name=lake.model_artifacts.name,
+                model_artifacts_bucket_arn=lake.model_artifacts.arn,
+                predictions_table_name=tables.predictions.name,
+                predictions_table_arn=tables.predictions.arn,
+                model_registry_table_name=tables.model_registry.name,
+                model_registry_table_arn=tables.model_registry.arn,
+                stream_arn=self.streaming.arn,
+                data_key_arn=self.data_key.arn,
+                ml_key_arn=self.ml_key.arn,
+                ops_key_arn=self.ops_key.arn,
+                endpoint_name=self.endpoint_name,
+                endpoint_arn=self.endpoint_arn,
+                endpoints_enabled=cfg.endpoints_enabled,
+                predictions_ttl_days=cfg.dynamodb.predictions_ttl_days,
+                feature_count=fn.feature_count,
+                metric_name=fn.metric_name,
+                metric_threshold=fn.metric_threshold,
+                metric_goal=fn.metric_goal,
+                memory_mb=fn.memory_mb,
+                timeout_seconds=fn.timeout_seconds,
+                reserved_concurrency=fn.reserved_concurrency,
+                log_level=fn.log_level,
+                log_retention_days=cfg.logs.retention_days,
+            ),
+        )
 
     def _backend(self, config: AppConfig, env: str, name: str) -> None:
         if config.environments[env].backend.mode == "local":
@@ -139,6 +207,10 @@ class MlPipelineStack(TerraformStack):
             "data_key_arn": (self.data_key.arn, "KMS key for the data lake, tables and stream"),
             "ops_key_arn": (self.ops_key.arn, "KMS key for logs, alerts and queues"),
             "ml_key_arn": (self.ml_key.arn, "KMS key for model artifacts and SageMaker"),
+            **{
+                f"{f.function_key}_function_name": (f.name, f"Lambda function {f.function_key}")
+                for f in self.functions.all
+            },
         }
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)

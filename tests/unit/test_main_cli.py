@@ -25,7 +25,7 @@ import stacks  # noqa: F401
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
-PROJECT_FILES = ("main.py", "cdktf.json", "stacks", "constructs")
+PROJECT_FILES = ("main.py", "cdktf.json", "stacks", "constructs", "lambda_src")
 STACKS = {"state-backend", "ml-pipeline-dev", "ml-pipeline-staging", "ml-pipeline-prod"}
 UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are rejected)"
 TIMEOUT = 300
