@@ -8,6 +8,7 @@ a diff. Each is listed in the README's emulator section; a fix is never a reason
 import argparse
 import json
 
+from moto.awslambda import models as lambda_models
 from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3 import models as s3_models
@@ -97,6 +98,37 @@ def _create_stream(self):
 
 
 kinesis_responses.KinesisResponse.create_stream = _create_stream
+
+
+# --- Fix 5: Lambda DeadLetterConfig -----------------------------------------------------------------------------------
+# moto accepts DeadLetterConfig on CreateFunction/UpdateFunctionConfiguration but never returns it, so every function
+# with an async DLQ would plan `dead_letter_config` again on each re-plan. Keep it and return it.
+_original_lambda_init = lambda_models.LambdaFunction.__init__
+_original_get_configuration = lambda_models.LambdaFunction.get_configuration
+_original_update_configuration = lambda_models.LambdaFunction.update_configuration
+
+
+def _lambda_init(self, account_id, spec, *args, **kwargs):
+    _original_lambda_init(self, account_id, spec, *args, **kwargs)
+    self.dead_letter_config = spec.get("DeadLetterConfig")
+
+
+def _lambda_get_configuration(self, *args, **kwargs):
+    config = _original_get_configuration(self, *args, **kwargs)
+    if getattr(self, "dead_letter_config", None):
+        config["DeadLetterConfig"] = self.dead_letter_config
+    return config
+
+
+def _lambda_update_configuration(self, config_updates):
+    if "DeadLetterConfig" in config_updates:
+        self.dead_letter_config = config_updates["DeadLetterConfig"]
+    return _original_update_configuration(self, config_updates)
+
+
+lambda_models.LambdaFunction.__init__ = _lambda_init
+lambda_models.LambdaFunction.get_configuration = _lambda_get_configuration
+lambda_models.LambdaFunction.update_configuration = _lambda_update_configuration
 
 
 def build_app():
