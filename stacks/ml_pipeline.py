@@ -12,6 +12,7 @@ from constructs.aws_modules import aws
 from constructs.data_lake import DataLake, DataLakeProps
 from constructs.encryption import KmsKey, KmsKeyProps, logs_grant, publisher_grant
 from constructs.functions import Functions, FunctionsProps
+from constructs.inference_api import InferenceApi, InferenceApiProps
 from constructs.naming import Kind
 from constructs.streaming import ConsumerMapping, ConsumerMappingProps, Streaming, StreamingProps
 from constructs.tables import Tables, TablesProps
@@ -134,7 +135,35 @@ class MlPipelineStack(TerraformStack):
                 parallelization_factor=fn.parallelization_factor,
             ),
         )
+        self.api = self._api(cfg, naming, account_id)
         self._outputs()
+
+    def _api(self, cfg, naming, account_id: str) -> InferenceApi:
+        api, inference = cfg.api, self.functions.inference
+        return InferenceApi(
+            self,
+            "inference-api",
+            InferenceApiProps(
+                naming=naming,
+                region=cfg.region,
+                account_id=account_id,
+                inference_function_name=inference.name,
+                inference_invoke_arn=inference.invoke_arn,
+                inference_function_arn=inference.arn,
+                ops_key_arn=self.ops_key.arn,
+                log_retention_days=cfg.logs.retention_days,
+                throttle_rate_limit=api.throttle_rate_limit,
+                throttle_burst_limit=api.throttle_burst_limit,
+                quota_limit=api.quota_limit,
+                quota_period=api.quota_period,
+                cache_enabled=api.cache_enabled,
+                cache_size_gb=api.cache_size_gb,
+                cache_ttl_seconds=api.cache_ttl_seconds,
+                waf_enabled=api.waf_enabled,
+                waf_rate_limit=api.waf_rate_limit,
+                manage_account_logging_role=api.manage_account_logging_role,
+            ),
+        )
 
     def _functions(self, cfg, naming, account_id: str) -> Functions:
         lake, tables, fn = self.data_lake, self.tables, cfg.functions
@@ -207,6 +236,8 @@ class MlPipelineStack(TerraformStack):
             "data_key_arn": (self.data_key.arn, "KMS key for the data lake, tables and stream"),
             "ops_key_arn": (self.ops_key.arn, "KMS key for logs, alerts and queues"),
             "ml_key_arn": (self.ml_key.arn, "KMS key for model artifacts and SageMaker"),
+            "api_url": (self.api.url, "Invoke URL of the inference API stage (POST/GET /predict, GET /models)"),
+            "api_key_id": (self.api.api_key.id, "Id of the API key (read the value with aws apigateway get-api-key)"),
             **{
                 f"{f.function_key}_function_name": (f.name, f"Lambda function {f.function_key}")
                 for f in self.functions.all

@@ -7,7 +7,14 @@ a diff. Each is listed in the README's emulator section; a fix is never a reason
 
 import argparse
 import json
+import os
 
+# --- Fix 6: IAM managed policies --------------------------------------------------------------------------------------
+# Roles attach AWS managed policies (e.g. AmazonAPIGatewayPushToCloudWatchLogs); moto knows them only when asked to
+# load them. Must be set before moto's IAM backend is imported.
+os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
+
+from moto.apigateway import responses as apigateway_responses
 from moto.awslambda import models as lambda_models
 from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
@@ -129,6 +136,26 @@ def _lambda_update_configuration(self, config_updates):
 lambda_models.LambdaFunction.__init__ = _lambda_init
 lambda_models.LambdaFunction.get_configuration = _lambda_get_configuration
 lambda_models.LambdaFunction.update_configuration = _lambda_update_configuration
+
+
+# --- Fix 7: API Gateway PutIntegration cacheKeyParameters -------------------------------------------------------------
+# moto's model stores and returns cacheKeyParameters, but its PutIntegration handler never reads them, so the cached
+# GET /predict integration would plan `cache_key_parameters` again on every re-plan.
+_original_put_integration = apigateway_responses.APIGatewayResponse.put_integration
+
+
+def _put_integration(self):
+    status, headers, body = _original_put_integration(self)
+    cache_keys = self._get_param("cacheKeyParameters")
+    if cache_keys:
+        parts = self.path.split("/")
+        integration = self.backend.get_integration(parts[2], parts[4], parts[6])
+        integration.cache_key_parameters = cache_keys
+        body = json.dumps(integration.to_json())
+    return status, headers, body
+
+
+apigateway_responses.APIGatewayResponse.put_integration = _put_integration
 
 
 def build_app():

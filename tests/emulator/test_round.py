@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
+from tests.emulator import roundtrips
 from tests.support.terraform import terraform
 
 pytestmark = pytest.mark.emulator
@@ -127,6 +128,61 @@ class TestEmulatorRound:
             holder.communicate("exit\n", timeout=120)
         assert "Contents" not in s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix=f"{STATE_KEY}.tflock")
 
+    def test_handlers_run_against_the_deployed_resources(self, emulator, workdir):
+        outputs = json.loads(terraform(["output", "-json"], _stacks(workdir) / DEV, emulator.env).stdout)
+        out = {name: value["value"] for name, value in outputs.items()}
+        ddb, s3 = emulator.client("dynamodb"), emulator.client("s3")
+
+        # Streaming ingestion: records on the deployed stream, one poison; phase one queues the valid ones.
+        good = [{"request_id": f"stream-{i}", "features": [1.0, 2.0, 3.0, 4.0]} for i in range(2)]
+        payloads = [json.dumps(good[0]).encode(), b"{not json", json.dumps(good[1]).encode()]
+        records = roundtrips.stream_records(emulator, out["inference_stream_name"], payloads)
+        assert len(records) == 3
+        with roundtrips.deployed_function(emulator, out["stream_consumer_function_name"], "stream_consumer") as fn:
+            result = roundtrips.invoke(fn, {"Records": records})
+        assert result == {"batchItemFailures": [{"itemIdentifier": records[1]["kinesis"]["sequenceNumber"]}]}
+        for item in good:
+            stored = ddb.get_item(TableName=out["predictions_table"], Key={"request_id": {"S": item["request_id"]}})
+            assert stored["Item"]["status"] == {"S": "queued"}
+            assert int(stored["Item"]["expires_at"]["N"]) > 0
+
+        # The API function: GET /models reads the deployed registry; predictions answer 503 in phase one.
+        ddb.put_item(
+            TableName=out["model_registry_table"],
+            Item={
+                "model_name": {"S": "churn"},
+                "version": {"S": "7"},
+                "status": {"S": "approved"},
+                "registered_at": {"S": "2026-11-21T10:00:00.000Z"},
+            },
+        )
+        with roundtrips.deployed_function(emulator, out["inference_function_name"], "inference") as fn:
+            models = roundtrips.invoke(fn, roundtrips.api("GET", "/models"))
+            predict = roundtrips.invoke(fn, roundtrips.api("POST", "/predict", body='{"features": [1, 2, 3, 4]}'))
+        assert models["statusCode"] == 200
+        assert [(m["model_name"], m["version"]) for m in roundtrips.body(models)["models"]] == [("churn", "7")]
+        assert predict["statusCode"] == 503
+        assert roundtrips.body(predict)["error"] == "model endpoint not enabled (phase one)"
+        assert ddb.scan(TableName=out["predictions_table"])["Count"] == 2  # nothing written by the 503
+
+        # Preprocess: an upload to the deployed raw bucket lands validated in the processed bucket.
+        key = "incoming/batch-1.jsonl"
+        rows = [{"id": "r1", "features": [1, 2, 3, 4]}, {"id": "r2", "features": [1, 2]}]
+        s3.put_object(Bucket=out["raw_bucket"], Key=key, Body="\n".join(json.dumps(r) for r in rows).encode())
+        event = {
+            "source": "aws.s3",
+            "detail-type": "Object Created",
+            "detail": {"bucket": {"name": out["raw_bucket"]}, "object": {"key": key}},
+        }
+        with roundtrips.deployed_function(emulator, out["preprocess_function_name"], "preprocess") as fn:
+            summary = roundtrips.invoke(fn, event)
+        assert (summary["processed"], summary["rejected"]) == (1, 1)
+        processed = s3.get_object(Bucket=out["processed_bucket"], Key=f"processed/{key}")["Body"].read().decode()
+        assert [json.loads(line)["id"] for line in processed.splitlines()] == ["r1"]
+        assert s3.head_object(Bucket=out["processed_bucket"], Key=f"processed/{key}")["ServerSideEncryption"] == (
+            "aws:kms"
+        )
+
     def test_destroy_leaves_nothing(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
         outputs = json.loads(terraform(["output", "-json"], stack, emulator.env).stdout)
@@ -136,6 +192,8 @@ class TestEmulatorRound:
         assert buckets == {STATE_BUCKET, "mlpipe-tfstate-logs-111111111111-us-east-1"}
         assert ddb.list_tables()["TableNames"] == []
         assert kinesis.list_streams()["StreamNames"] == []
+        assert emulator.client("lambda").list_functions()["Functions"] == []
+        assert emulator.client("sqs").list_queues().get("QueueUrls", []) == []
         for name in ("data_key_arn", "ops_key_arn", "ml_key_arn"):
             key = kms.describe_key(KeyId=outputs[name]["value"])["KeyMetadata"]
             assert key["KeyState"] == "PendingDeletion", name

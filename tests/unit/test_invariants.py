@@ -19,6 +19,13 @@ WILDCARD_STATEMENTS = {
     "XRayNoResourceLevelPermissions": "xray:PutTraceSegments/PutTelemetryRecords have no resource-level permissions",
     "EcrAuthTokenNoResourceLevelPermissions": "ecr:GetAuthorizationToken has no resource-level permissions",
 }
+# Names that live inside a parent (one API, one web ACL) and are not account-wide; or whose form AWS fixes.
+SCOPED_NAME_TYPES = {
+    "aws_api_gateway_model": "schema names are per API and must be alphanumeric",
+    "aws_api_gateway_request_validator": "validator names are per API",
+    "aws_api_gateway_stage": "the stage name is the URL path segment (v1)",
+}
+FIXED_NAME_PREFIXES = ("API-Gateway-Execution-Logs_",)  # API Gateway writes execution logs only to this group
 # Names AWS prefixes by convention; the rest of the name must follow ours.
 NAME_PREFIXES = ("/aws/lambda/", "/aws/sagemaker/Endpoints/", "/aws/apigateway/", "aws-waf-logs-", "/aws/vendedlogs/")
 REQUIRED_TAGS = {"Project", "Environment", "ManagedBy", "Repository"}
@@ -154,10 +161,12 @@ def test_every_name_follows_the_convention(synthesized):
         stack = synthesized.stack(f"ml-pipeline-{env}")
         for rtype, logical_id, body in resources(stack):
             name = body.get("bucket") if rtype == "aws_s3_bucket" else body.get("name")
-            if not isinstance(name, str) or rtype == "aws_kms_alias":
+            if not isinstance(name, str) or rtype == "aws_kms_alias" or rtype in SCOPED_NAME_TYPES:
+                continue
+            if name.startswith(FIXED_NAME_PREFIXES):
                 continue
             name = next((name.removeprefix(p) for p in NAME_PREFIXES if name.startswith(p)), name)
-            assert re.fullmatch(rf"mlpipe-[a-z0-9-]+-{env}", name), f"{rtype}.{logical_id}: {name}"
+            assert re.fullmatch(rf"mlpipe-[a-z0-9-]+-{env}(/[a-z0-9-]+)*", name), f"{rtype}.{logical_id}: {name}"
 
 
 def test_stateful_resources_are_protected_in_prod_only(synthesized):
