@@ -167,8 +167,11 @@ def _naming_problems(context: dict[str, Any]) -> list[str]:
 
 def _cross_field_problems(config: AppConfig) -> list[str]:
     """Rules spanning sections, reported under the field a reviewer has to change."""
+    from constructs.model_serving import validate_serving  # the serving rules live with the construct
+
     problems = []
     for env, cfg in config.environments.items():
+        problems += validate_serving(env, cfg.region, cfg.sagemaker)
         if cfg.protect_stateful and cfg.data_lake.force_destroy:
             problems.append(
                 f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"

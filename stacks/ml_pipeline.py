@@ -13,6 +13,8 @@ from constructs.data_lake import DataLake, DataLakeProps
 from constructs.encryption import KmsKey, KmsKeyProps, logs_grant, publisher_grant
 from constructs.functions import Functions, FunctionsProps
 from constructs.inference_api import InferenceApi, InferenceApiProps
+from constructs.model_serving import ModelServing, ModelServingProps
+from constructs.monitoring import Alerts, AlertsProps
 from constructs.naming import Kind
 from constructs.streaming import ConsumerMapping, ConsumerMappingProps, Streaming, StreamingProps
 from constructs.tables import Tables, TablesProps
@@ -136,6 +138,35 @@ class MlPipelineStack(TerraformStack):
             ),
         )
         self.api = self._api(cfg, naming, account_id)
+        self.alerts = Alerts(
+            self,
+            "alerts",
+            AlertsProps(
+                naming=naming,
+                ops_key_arn=self.ops_key.arn,
+                account_id=account_id,
+                alert_emails=tuple(cfg.alert_emails),
+            ),
+        )
+        self.serving = ModelServing(
+            self,
+            "model-serving",
+            ModelServingProps(
+                naming=naming,
+                region=cfg.region,
+                account_id=account_id,
+                sagemaker=cfg.sagemaker,
+                endpoints_enabled=cfg.endpoints_enabled,
+                ml_key_arn=self.ml_key.arn,
+                ops_key_arn=self.ops_key.arn,
+                artifacts_bucket_arn=self.data_lake.model_artifacts.arn,
+                artifacts_bucket_name=self.data_lake.model_artifacts.name,
+                alerts_topic_arn=self.alerts.topic_arn,
+                traffic_shift_function_arn=self.functions.traffic_shift.arn,
+                alarms=cfg.alarms,
+                log_retention_days=cfg.logs.retention_days,
+            ),
+        )
         self._outputs()
 
     def _api(self, cfg, naming, account_id: str) -> InferenceApi:
@@ -236,6 +267,8 @@ class MlPipelineStack(TerraformStack):
             "data_key_arn": (self.data_key.arn, "KMS key for the data lake, tables and stream"),
             "ops_key_arn": (self.ops_key.arn, "KMS key for logs, alerts and queues"),
             "ml_key_arn": (self.ml_key.arn, "KMS key for model artifacts and SageMaker"),
+            "alerts_topic_arn": (self.alerts.topic_arn, "SNS topic receiving every alarm"),
+            "endpoint_config_name": (self.serving.endpoint_config.name, "SageMaker endpoint configuration (A/B)"),
             "api_url": (self.api.url, "Invoke URL of the inference API stage (POST/GET /predict, GET /models)"),
             "api_key_id": (self.api.api_key.id, "Id of the API key (read the value with aws apigateway get-api-key)"),
             **{
@@ -243,5 +276,7 @@ class MlPipelineStack(TerraformStack):
                 for f in self.functions.all
             },
         }
+        if self.serving.endpoint is not None:  # phase two
+            outputs["endpoint_name"] = (self.serving.endpoint.name, "SageMaker endpoint serving the A/B variants")
         for output_id, (value, description) in outputs.items():
             TerraformOutput(self, output_id, value=value, description=description)

@@ -15,7 +15,7 @@ os.environ.setdefault("JSII_SILENCE_WARNING_DEPRECATED_NODE_VERSION", "1")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import stacks  # noqa: E402,F401  (makes constructs.<module> importable)
-from tests.support.synth import Synth, synth_context  # noqa: E402
+from tests.support.synth import Synth, synth_context, with_trained_models  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -40,3 +40,9 @@ def synth_variant(tmp_path_factory: pytest.TempPathFactory, base_context: dict[s
         return synth_context(context, tmp_path_factory.mktemp("variant"))
 
     return _synth
+
+
+@pytest.fixture(scope="session")
+def phase_two(synth_variant) -> Synth:
+    """Every stack in phase two (trained models, endpoints enabled)."""
+    return synth_variant(lambda context: with_trained_models(context, endpoints_enabled=True))

@@ -15,11 +15,13 @@ import os
 os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 
 from moto.apigateway import responses as apigateway_responses
+from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.awslambda import models as lambda_models
 from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3 import models as s3_models
 from moto.s3 import responses as s3_responses
+from moto.sagemaker import responses as sagemaker_responses
 from werkzeug.serving import run_simple
 
 # --- Fix 1: S3 PutBucketLogging ---------------------------------------------------------------------------------
@@ -156,6 +158,60 @@ def _put_integration(self):
 
 
 apigateway_responses.APIGatewayResponse.put_integration = _put_integration
+
+
+# --- Fix 8: SageMaker CreateModel ------------------------------------------------------------------------------------
+# moto ignores EnableNetworkIsolation (always answers false) and answers VpcConfig {} for a model without a VPC. Both
+# force a replacement of every model on re-plan, and would make the phase flip look destructive. Store what was sent.
+_original_create_model = sagemaker_responses.SageMakerResponse.create_model
+
+
+def _create_model(self):
+    result = _original_create_model(self)
+    model = self.sagemaker_backend.describe_model(self._get_param("ModelName"))
+    model.enable_network_isolation = bool(self._get_param("EnableNetworkIsolation", False))
+    if not self._get_param("VpcConfig"):
+        model.vpc_config = None
+    return result
+
+
+sagemaker_responses.SageMakerResponse.create_model = _create_model
+
+
+# --- Fix 9: Application Auto Scaling tags ----------------------------------------------------------------------------
+# The provider reads and writes scalable-target tags (ListTagsForResource, TagResource, UntagResource); moto has none
+# of these calls and answers HTTP 500, which the provider retries until it times out.
+_scalable_target_tags: dict[str, dict[str, str]] = {}
+_original_register_scalable_target = autoscaling_responses.ApplicationAutoScalingResponse.register_scalable_target
+
+
+def _register_scalable_target(self):
+    body = _original_register_scalable_target(self)
+    arn = json.loads(body)["ScalableTargetARN"]
+    _scalable_target_tags.setdefault(arn, {}).update(self._get_param("Tags") or {})
+    return body
+
+
+def _list_tags_for_resource(self):
+    return json.dumps({"Tags": _scalable_target_tags.get(self._get_param("ResourceARN"), {})})
+
+
+def _tag_resource(self):
+    _scalable_target_tags.setdefault(self._get_param("ResourceARN"), {}).update(self._get_param("Tags") or {})
+    return json.dumps({})
+
+
+def _untag_resource(self):
+    tags = _scalable_target_tags.get(self._get_param("ResourceARN"), {})
+    for key in self._get_param("TagKeys") or []:
+        tags.pop(key, None)
+    return json.dumps({})
+
+
+autoscaling_responses.ApplicationAutoScalingResponse.register_scalable_target = _register_scalable_target
+autoscaling_responses.ApplicationAutoScalingResponse.list_tags_for_resource = _list_tags_for_resource
+autoscaling_responses.ApplicationAutoScalingResponse.tag_resource = _tag_resource
+autoscaling_responses.ApplicationAutoScalingResponse.untag_resource = _untag_resource
 
 
 def build_app():

@@ -15,6 +15,7 @@ import pytest
 
 from tests.conftest import ROOT
 from tests.emulator import roundtrips
+from tests.support.synth import synth_context
 from tests.support.terraform import terraform
 
 pytestmark = pytest.mark.emulator
@@ -22,6 +23,14 @@ pytestmark = pytest.mark.emulator
 STATE_BUCKET = "mlpipe-tfstate-111111111111-us-east-1"
 STATE_KEY = "mlpipe/dev/terraform.tfstate"
 DEV = "ml-pipeline-dev"
+
+# The phase flip may change these in place (and nothing else): the functions learn the flag, and the roles of the
+# functions that call the endpoint gain sagemaker permissions on exactly its ARN.
+PHASE_TWO_IN_PLACE = {
+    ("aws_lambda_function", "environment"): "ENDPOINTS_ENABLED false -> true",
+    ("aws_iam_role_policy", "policy"): "InvokeEndpoint / UpdateEndpointWeightsAndCapacities on the endpoint ARN",
+}
+MODEL_URLS = {"A": "models/churn-xgb/A/model.tar.gz", "B": "models/churn-xgb/B/model.tar.gz"}
 
 # Plan differences that come from the emulator, not from our code, with the reason. Each must be a (resource address,
 # attribute) pair; everything else in a re-plan fails the test. Fixable ones are fixed in tests/emulator/server.py.
@@ -183,6 +192,41 @@ class TestEmulatorRound:
             "aws:kms"
         )
 
+    def test_setting_the_model_data_in_phase_one_rolls_the_models(self, emulator, workdir, base_context):
+        stack = _stacks(workdir) / DEV
+        s3 = emulator.client("s3")
+        for key in MODEL_URLS.values():  # what a training job leaves behind
+            s3.put_object(Bucket="mlpipe-model-artifacts-dev", Key=key, Body=b"model")
+        _synth_dev(base_context, workdir, endpoints_enabled=False)
+        terraform(["apply", "-auto-approve", "-input=false"], stack, emulator.env)
+        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
+        assert replan.returncode == 0, replan.stdout[-4000:]
+
+    def test_phase_two_plan_only_adds(self, emulator, workdir, base_context):
+        stack = _stacks(workdir) / DEV
+        _synth_dev(base_context, workdir, endpoints_enabled=True)
+        terraform(["plan", "-input=false", "-out=phase2.tfplan"], stack, emulator.env)
+        changes = _changes(json.loads(terraform(["show", "-json", "phase2.tfplan"], stack, emulator.env).stdout))
+        assert [c for c in changes if "delete" in c[1]] == [], "the phase flip must destroy or replace nothing"
+        updates = [(a, attrs) for a, actions, attrs in changes if actions == ["update"]]
+        for address, attributes in updates:
+            rtype = address.split(".")[-2]
+            assert all((rtype, a) in PHASE_TWO_IN_PLACE for a in attributes), (address, attributes)
+        created = sorted(a.split(".")[-2] for a, actions, _ in changes if actions == ["create"])
+        assert created.count("aws_sagemaker_endpoint") == 1
+        assert created.count("aws_appautoscaling_target") == 2
+        assert created.count("aws_appautoscaling_policy") == 2
+        assert created.count("aws_cloudwatch_metric_alarm") == 4
+
+    def test_phase_two_applies_and_replans_clean(self, emulator, workdir):
+        stack = _stacks(workdir) / DEV
+        terraform(["apply", "-input=false", "phase2.tfplan"], stack, emulator.env)
+        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
+        assert replan.returncode == 0, replan.stdout[-4000:]
+        endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
+        weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
+        assert weights == {"A": 80.0, "B": 20.0}
+
     def test_destroy_leaves_nothing(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
         outputs = json.loads(terraform(["output", "-json"], stack, emulator.env).stdout)
@@ -193,12 +237,26 @@ class TestEmulatorRound:
         assert ddb.list_tables()["TableNames"] == []
         assert kinesis.list_streams()["StreamNames"] == []
         assert emulator.client("lambda").list_functions()["Functions"] == []
+        sagemaker = emulator.client("sagemaker")
+        assert sagemaker.list_endpoints()["Endpoints"] == []
+        assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
+        assert sagemaker.list_models()["Models"] == []
         assert emulator.client("sqs").list_queues().get("QueueUrls", []) == []
         for name in ("data_key_arn", "ops_key_arn", "ml_key_arn"):
             key = kms.describe_key(KeyId=outputs[name]["value"])["KeyMetadata"]
             assert key["KeyState"] == "PendingDeletion", name
         state = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
         assert state["resources"] == []
+
+
+def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool) -> None:
+    """Synthesize dev as the reviewed cdktf.json change would: model data set, phase flag as given."""
+    context = json.loads(json.dumps(base_context))
+    dev = context["environments"]["dev"]
+    for variant in dev["sagemaker"]["variants"]:
+        variant["model_data_url"] = f"s3://mlpipe-model-artifacts-dev/{MODEL_URLS[variant['name']]}"
+    dev["endpoints_enabled"] = endpoints_enabled
+    synth_context(context, workdir / "cdktf.out")
 
 
 def _wait_for_object(s3, key: str, process: subprocess.Popen, timeout: float) -> None:

@@ -22,6 +22,16 @@ class Synth:
         return self.outdir / "stacks" / name
 
 
+def with_trained_models(context: dict[str, Any], endpoints_enabled: bool) -> None:
+    """Edit a context as the runbook does: every variant gets model data; the phase flag as given."""
+    for env, settings in context["environments"].items():
+        settings.setdefault("sagemaker", {})["variants"] = [
+            {"name": v, "weight": w, "model_data_url": f"s3://mlpipe-model-artifacts-{env}/models/{v}/model.tar.gz"}
+            for v, w in (("A", 80), ("B", 20))
+        ]
+        settings["endpoints_enabled"] = endpoints_enabled
+
+
 def synth_context(context: dict[str, Any], outdir: Path, environ: dict[str, str] | None = None) -> Synth:
     config = parse_config(context, environ or {})
     build_app(config, str(outdir)).synth()

@@ -10,9 +10,11 @@ STACKS = ["state-backend", "ml-pipeline-dev", "ml-pipeline-staging", "ml-pipelin
 
 
 @pytest.mark.terraform
+@pytest.mark.parametrize("phase", ["phase-one", "phase-two"])
 @pytest.mark.parametrize("name", STACKS)
-def test_stack_validates(synthesized, tmp_path, name):
-    stack_dir = synthesized.stack_dir(name)
+def test_stack_validates(request, tmp_path, name, phase):
+    synth = request.getfixturevalue("synthesized" if phase == "phase-one" else "phase_two")
+    stack_dir = synth.stack_dir(name)
     env = terraform_env(tmp_path)
     terraform(["init", "-backend=false", "-input=false"], stack_dir, env)
     result = terraform(["validate", "-json"], stack_dir, env, check=False)
