@@ -4,6 +4,7 @@ from dataclasses import dataclass
 
 from constructs import Construct
 from constructs.naming import Kind, Naming
+from constructs.policy import allow_access_log_delivery
 from constructs.secure_bucket import SecureBucket, SecureBucketProps, Transition
 
 
@@ -59,19 +60,7 @@ class DataLake(Construct):
                 expire_days=props.access_logs_expire_days,
                 force_destroy=props.force_destroy,
                 prevent_destroy=props.prevent_destroy,
-                extra_policy=(
-                    {
-                        "Sid": "AllowServerAccessLogDelivery",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "logging.s3.amazonaws.com"},
-                        "Action": "s3:PutObject",
-                        "Resource": f"arn:aws:s3:::{logs_name}/*",
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": props.account_id},
-                            "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{n.project}-*"},
-                        },
-                    },
-                ),
+                extra_policy=(allow_access_log_delivery(logs_name, props.account_id, f"{n.project}-*"),),
             ),
         )
         tiers = (

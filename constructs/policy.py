@@ -62,5 +62,20 @@ def deny_wrong_kms_key(bucket_arn: str, accepted_key_ids: list[str]) -> list[Sta
     ]
 
 
+def allow_access_log_delivery(logs_bucket: str, account_id: str, source_buckets: str) -> Statement:
+    """Let S3 server access logging write into ``logs_bucket`` for this account's ``source_buckets`` (ARN glob)."""
+    return {
+        "Sid": "AllowServerAccessLogDelivery",
+        "Effect": "Allow",
+        "Principal": {"Service": "logging.s3.amazonaws.com"},
+        "Action": "s3:PutObject",
+        "Resource": f"arn:aws:s3:::{logs_bucket}/*",
+        "Condition": {
+            "StringEquals": {"aws:SourceAccount": account_id},
+            "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{source_buckets}"},
+        },
+    }
+
+
 def service_principal(service: str) -> dict[str, str]:
     return {"Service": service}

@@ -9,6 +9,7 @@ from cdktf import LocalBackend, TerraformOutput, TerraformStack
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.encryption import key_policy
+from constructs.policy import allow_access_log_delivery
 from constructs.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import aws_provider, local_state_path
 from stacks.config import AppConfig
@@ -49,19 +50,7 @@ class StateBackendStack(TerraformStack):
                 access_logs=None,
                 noncurrent_expire_days=sb.noncurrent_version_expire_days,
                 prevent_destroy=True,
-                extra_policy=(
-                    {
-                        "Sid": "AllowServerAccessLogDelivery",
-                        "Effect": "Allow",
-                        "Principal": {"Service": "logging.s3.amazonaws.com"},
-                        "Action": "s3:PutObject",
-                        "Resource": f"arn:aws:s3:::{logs_name}/*",
-                        "Condition": {
-                            "StringEquals": {"aws:SourceAccount": sb.account_id},
-                            "ArnLike": {"aws:SourceArn": f"arn:aws:s3:::{config.state_bucket}"},
-                        },
-                    },
-                ),
+                extra_policy=(allow_access_log_delivery(logs_name, sb.account_id, config.state_bucket),),
             ),
         )
         self.bucket = SecureBucket(
