@@ -13,8 +13,8 @@ Routes (lambda_src/README.md has the event shapes):
 Secure defaults: every route but ``/health`` needs an API key (usage plan with throttle and quota); stage throttling
 on ``*/*``; INFO execution logs without data trace; JSON access logs; X-Ray; every log group KMS-encrypted with a
 retention; cached data encrypted and cache invalidation refused to clients; Lambda permissions scoped to one stage,
-method and path each; optional WAF web ACL (managed rule groups + per-IP rate limit) with ``x-api-key`` redacted from
-its logs.
+method and path each; optional WAF web ACL (managed rule groups + per-IP rate limit, ``constructs/api_waf.py``) with
+``x-api-key`` redacted from its logs.
 
 The routes, models and validators are plain data (:data:`ROUTES`, :data:`MODELS`, :data:`VALIDATORS`). The resources
 are built from that data, and the deployment's ``redeployment`` trigger is a SHA-256 of the same data, so any change
@@ -30,6 +30,7 @@ from typing import Any
 from cdktf import TerraformResourceLifecycle
 
 from constructs import Construct
+from constructs.api_waf import WAF_RATE_LIMIT_RANGE, ApiWafProps, build_api_waf
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import document, service_principal
@@ -40,23 +41,6 @@ QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
 # AWS managed policy with exactly the CloudWatch Logs actions API Gateway needs to write execution/access logs.
 PUSH_TO_CLOUDWATCH_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 FEATURES_PARAMETER = "method.request.querystring.features"
-# The managed rule groups of the web ACL, in evaluation order; the per-IP rate limit runs after the first one.
-MANAGED_RULE_GROUPS = (
-    "AWSManagedRulesAmazonIpReputationList",
-    "AWSManagedRulesAnonymousIpList",
-    "AWSManagedRulesCommonRuleSet",
-    "AWSManagedRulesKnownBadInputsRuleSet",
-)
-# Rules of those groups that only count:
-# - SizeRestrictions_BODY blocks bodies over 8 KB, but the PredictRequest model admits up to 1000 features (~20 KB of
-#   JSON); the function itself refuses bodies over 64 KiB.
-# - HostingProviderIPList blocks every cloud provider's address range, i.e. our server-side clients; the group's
-#   AnonymousIPList rule (VPNs, proxies, Tor) still blocks.
-COUNTED_MANAGED_RULES = {
-    "AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",),
-    "AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",),
-}
-_WAF_RATE_LIMIT_RANGE = (100, 2_000_000_000)  # requests per 5-minute window per client IP (ApiConfig's bounds)
 
 
 @dataclass(frozen=True)
@@ -180,7 +164,7 @@ def _validate(props: InferenceApiProps) -> None:
         problems.append(f"cache_size_gb '{props.cache_size_gb}' must be one of {', '.join(CACHE_SIZES)}")
     if not 0 <= props.cache_ttl_seconds <= 3600:
         problems.append("cache_ttl_seconds must be 0-3600")
-    low, high = _WAF_RATE_LIMIT_RANGE
+    low, high = WAF_RATE_LIMIT_RANGE
     if not low <= props.waf_rate_limit <= high:
         problems.append(f"waf_rate_limit must be {low}-{high}")
     if props.log_retention_days < 1:
@@ -470,73 +454,14 @@ class InferenceApi(Construct):
 
     def _waf(self) -> Any:
         props = self._props
-        waf = aws.wafv2_web_acl
-        name = props.naming.name("api-waf")
-
-        def visibility(metric: str) -> Any:
-            return waf.Wafv2WebAclRuleVisibilityConfig(
-                cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=f"{name}-{metric}"
-            )
-
-        def managed(group: str, priority: int) -> Any:
-            statement: dict[str, Any] = {"name": group, "vendor_name": "AWS"}
-            if counted := COUNTED_MANAGED_RULES.get(group):
-                statement["rule_action_override"] = [{"name": rule, "action_to_use": {"count": {}}} for rule in counted]
-            return waf.Wafv2WebAclRule(
-                name=group,
-                priority=priority,
-                override_action=waf.Wafv2WebAclRuleOverrideAction(none=waf.Wafv2WebAclRuleOverrideActionNone()),
-                # The provider types the (recursive) statement block as Any: plain Terraform JSON passes through.
-                statement={"managed_rule_group_statement": statement},
-                visibility_config=visibility(group),
-            )
-
-        rate_limit = waf.Wafv2WebAclRule(
-            name="rate-limit-per-ip",
-            priority=20,
-            action=waf.Wafv2WebAclRuleAction(block=waf.Wafv2WebAclRuleActionBlock()),
-            statement={
-                "rate_based_statement": {
-                    "limit": props.waf_rate_limit,
-                    "aggregate_key_type": "IP",
-                    "evaluation_window_sec": 300,
-                }
-            },
-            visibility_config=visibility("rate-limit-per-ip"),
-        )
-        ip_reputation, *groups = MANAGED_RULE_GROUPS
-        rules = [managed(ip_reputation, 10), rate_limit]
-        rules += [managed(group, 30 + 10 * index) for index, group in enumerate(groups)]
-        web_acl = waf.Wafv2WebAcl(
+        return build_api_waf(
             self,
-            "web-acl",
-            name=name,
-            description="Managed rule groups and a per-IP rate limit in front of the inference API",
-            scope="REGIONAL",
-            default_action=waf.Wafv2WebAclDefaultAction(allow=waf.Wafv2WebAclDefaultActionAllow()),
-            rule=rules,
-            visibility_config=waf.Wafv2WebAclVisibilityConfig(
-                cloudwatch_metrics_enabled=True, sampled_requests_enabled=True, metric_name=name
+            ApiWafProps(
+                naming=props.naming,
+                api_name=self._name,
+                stage_arn=self.stage.arn,
+                rate_limit=props.waf_rate_limit,
+                ops_key_arn=props.ops_key_arn,
+                log_retention_days=props.log_retention_days,
             ),
         )
-        aws.wafv2_web_acl_association.Wafv2WebAclAssociation(
-            self, "web-acl-association", resource_arn=self.stage.arn, web_acl_arn=web_acl.arn
-        )
-        # WAF only delivers to log groups whose name starts with "aws-waf-logs-".
-        log_name = f"aws-waf-logs-{self._name}"
-        props.naming.check(log_name, Kind.LOG_GROUP, "api waf logs")
-        log_group = self._log_group("waf-logs", log_name)
-        logging = aws.wafv2_web_acl_logging_configuration
-        logging.Wafv2WebAclLoggingConfiguration(
-            self,
-            "web-acl-logging",
-            resource_arn=web_acl.arn,
-            log_destination_configs=[log_group.arn],
-            # WAF logs every request header; the API key is a credential and must not land in the logs.
-            redacted_fields=[
-                logging.Wafv2WebAclLoggingConfigurationRedactedFields(
-                    single_header=logging.Wafv2WebAclLoggingConfigurationRedactedFieldsSingleHeader(name="x-api-key")
-                )
-            ],
-        )
-        return web_acl

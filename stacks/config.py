@@ -14,6 +14,7 @@ from typing import Annotated, Any
 from pydantic import Field, ValidationError, field_validator
 
 from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
+from constructs.serving_rules import validate_serving
 from stacks.config_sections import (
     AWS_REGIONS,
     AccountId,
@@ -167,8 +168,6 @@ def _naming_problems(context: dict[str, Any]) -> list[str]:
 
 def _cross_field_problems(config: AppConfig) -> list[str]:
     """Rules spanning sections, reported under the field a reviewer has to change."""
-    from constructs.model_serving import validate_serving  # the serving rules live with the construct
-
     problems = []
     for env, cfg in config.environments.items():
         problems += validate_serving(env, cfg.region, cfg.sagemaker)

@@ -13,13 +13,8 @@ import pytest
 from cdktf import App, LocalBackend, TerraformStack
 
 from constructs.aws_modules import aws
-from constructs.functions import (
-    XRAY_SID,
-    Functions,
-    FunctionsProps,
-    LambdaFunction,
-    LambdaFunctionProps,
-)
+from constructs.functions import Functions, FunctionsProps
+from constructs.lambda_function import XRAY_SID, LambdaFunction, LambdaFunctionProps
 from constructs.naming import Naming
 from constructs.packaging import FUNCTIONS, build_zip, source_hash, zip_entries
 from tests.conftest import ROOT

@@ -9,17 +9,10 @@ import pytest
 from cdktf import App, TerraformStack
 
 from constructs.aws_modules import aws
-from constructs.model_serving import (
-    PLACEHOLDER_MODEL_BASE64,
-    XGBOOST_IMAGES,
-    ModelServing,
-    ModelServingProps,
-    has_local_nvme,
-    image_for,
-    validate_serving,
-)
+from constructs.model_serving import PLACEHOLDER_MODEL_BASE64, ModelServing, ModelServingProps
 from constructs.monitoring import Alerts, AlertsProps
 from constructs.naming import Naming
+from constructs.serving_rules import XGBOOST_IMAGES, has_local_nvme, image_for, validate_serving
 from stacks.config_sections import AlarmsConfig, SageMakerConfig, VariantConfig, VpcConfig
 from tests.support.synth import by_path, of_type, policy_of, ref_id, resources
 
