@@ -227,6 +227,35 @@ class TestEmulatorRound:
         weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
         assert weights == {"A": 80.0, "B": 20.0}
 
+    def test_runtime_traffic_shift_moves_traffic_without_terraform_drift(self, emulator, workdir):
+        stack = _stacks(workdir) / DEV
+        alarm = {
+            "source": "aws.cloudwatch",
+            "alarmData": {
+                "alarmName": "mlpipe-endpoint-dev-A-latency",
+                "state": {"value": "ALARM"},
+                "configuration": {
+                    "metrics": [
+                        {
+                            "metricStat": {
+                                "metric": {"dimensions": {"EndpointName": "mlpipe-endpoint-dev", "VariantName": "A"}}
+                            }
+                        }
+                    ]
+                },
+            },
+        }
+        with roundtrips.deployed_function(emulator, "mlpipe-traffic-shift-dev", "traffic_shift") as fn:
+            first = roundtrips.invoke(fn, alarm)
+            again = roundtrips.invoke(fn, alarm)
+        assert first["action"] == "shifted"
+        assert again["action"] == "noop"  # idempotent
+        endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
+        weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
+        assert weights["A"] == 0.0 and weights["B"] > 0
+        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
+        assert replan.returncode == 0, replan.stdout[-4000:]  # weights live on the endpoint, not in the config
+
     def test_destroy_leaves_nothing(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
         outputs = json.loads(terraform(["output", "-json"], stack, emulator.env).stdout)
