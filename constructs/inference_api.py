@@ -34,10 +34,9 @@ from constructs.api_waf import WAF_RATE_LIMIT_RANGE, ApiWafProps, build_api_waf
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import document, service_principal
+from stacks.config_sections import CACHE_SIZES, QUOTA_PERIODS
 
 # API Gateway's stage cache sizes (GB), as the API spells them.
-CACHE_SIZES = ("0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237")
-QUOTA_PERIODS = ("DAY", "WEEK", "MONTH")
 # AWS managed policy with exactly the CloudWatch Logs actions API Gateway needs to write execution/access logs.
 PUSH_TO_CLOUDWATCH_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
 FEATURES_PARAMETER = "method.request.querystring.features"

@@ -23,14 +23,12 @@ from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.packaging import DEFAULT_OUT_DIR, FUNCTIONS, build_zip, source_hash
 from constructs.policy import Statement, allow, document
+from stacks.config_sections import LOG_RETENTION_DAYS
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
 METRICS_NAMESPACE = "MlPipeline"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
-# The only values CloudWatch Logs accepts for retentionInDays ("never expire" is deliberately not offered).
-LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827, 2192, 2557, 2922,
-                      3288, 3653)  # fmt: skip
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive a failed event
 # Sid of the one statement on Resource "*": X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level
 # permissions (Service Authorization Reference), so an allowlist of wildcard statements can name it.

@@ -31,8 +31,8 @@ from stacks.config_sections import (
     SageMakerConfig,
     StateBackendConfig,
     StreamConsumerConfig,
-    _check_region,
-    _Strict,
+    StrictModel,
+    check_region,
 )
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -41,7 +41,9 @@ ENVIRONMENTS = ("dev", "staging", "prod")
 # ML_PIPELINE_ENDPOINTS_ENABLED_DEV=true. The committed cdktf.json stays the source of truth for review.
 ENDPOINTS_OVERRIDE_PREFIX = "ML_PIPELINE_ENDPOINTS_ENABLED_"
 
-Slug = Annotated[str, Field(pattern=r"^[a-z][a-z0-9-]*[a-z0-9]$", min_length=2, max_length=32)]
+PROJECT_PATTERN = r"[a-z][a-z0-9-]*[a-z0-9]"
+SUFFIX_PATTERN = r"[a-z0-9]{1,16}"
+Slug = Annotated[str, Field(pattern=f"^{PROJECT_PATTERN}$", min_length=2, max_length=32)]
 
 
 def state_bucket_name(project: str, account_id: str, region: str, kind: str = "") -> str:
@@ -58,10 +60,10 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration in cdktf.json ({len(problems)} problem(s)):\n{lines}")
 
 
-class EnvironmentConfig(_Strict):
+class EnvironmentConfig(StrictModel):
     """One deployable environment: one ``ml-pipeline-<env>`` stack."""
 
-    suffix: str | None = Field(None, pattern=r"^[a-z0-9]{1,16}$")  # appended to every name
+    suffix: str | None = Field(None, pattern=f"^{SUFFIX_PATTERN}$")  # appended to every name
     region: Region
     account_ids: list[AccountId] = Field(min_length=1)  # the provider refuses any other account
     owner: str = Field(min_length=1, max_length=128)  # Owner tag
@@ -83,10 +85,10 @@ class EnvironmentConfig(_Strict):
         default_factory=list
     )  # e-mail addresses subscribed to the alerts topic
 
-    _region = field_validator("region")(_check_region)
+    _region = field_validator("region")(check_region)
 
 
-class AppConfig(_Strict):
+class AppConfig(StrictModel):
     """The whole ``context`` block of cdktf.json."""
 
     project: Slug  # first part of every resource name
@@ -139,7 +141,7 @@ def _describe(error: dict[str, Any]) -> str:
 def _naming_problems(context: dict[str, Any]) -> list[str]:
     """Names too long after suffixing, checked on the raw context so they are listed with schema problems."""
     project = context.get("project")
-    if not isinstance(project, str) or not re.fullmatch(r"[a-z][a-z0-9-]*[a-z0-9]", project):
+    if not isinstance(project, str) or not re.fullmatch(PROJECT_PATTERN, project):
         return []  # the schema reports the project itself
     problems = []
     backend = context.get("state_backend")
@@ -154,7 +156,7 @@ def _naming_problems(context: dict[str, Any]) -> list[str]:
     environments = context.get("environments")
     for env, settings in (environments or {}).items() if isinstance(environments, dict) else ():
         suffix = settings.get("suffix") if isinstance(settings, dict) else None
-        if env not in ENVIRONMENTS or not (suffix is None or re.fullmatch(r"[a-z0-9]{1,16}", str(suffix))):
+        if env not in ENVIRONMENTS or not (suffix is None or re.fullmatch(SUFFIX_PATTERN, str(suffix))):
             continue
         naming = Naming(project, env, suffix)
         for kind, component in LONGEST_COMPONENTS.items():
@@ -170,17 +172,11 @@ def _cross_field_problems(config: AppConfig) -> list[str]:
     """Rules spanning sections, reported under the field a reviewer has to change."""
     problems = []
     for env, cfg in config.environments.items():
-        problems += validate_serving(env, cfg.region, cfg.sagemaker)
         if cfg.protect_stateful and cfg.data_lake.force_destroy:
             problems.append(
                 f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"
             )
-        missing = [v.name for v in cfg.sagemaker.variants if not v.has_model]
-        if cfg.endpoints_enabled and missing:
-            problems.append(
-                f"environment '{env}', field 'endpoints_enabled': phase two needs a trained model for every variant; "
-                f"sagemaker.variants {missing} have no model_data_url (or a placeholder)"
-            )
+        problems += validate_serving(env, cfg.region, cfg.sagemaker, endpoints_enabled=cfg.endpoints_enabled)
     return problems
 
 

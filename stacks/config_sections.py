@@ -1,9 +1,9 @@
 """The sections of one environment's configuration (ARCHITECTURE §2): typed, documented, secure defaults.
 
-Each field's comment is its documentation (the README's config reference is generated from the same names).
+Each field's comment is its documentation; the README's configuration reference summarizes them.
 """
 
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
@@ -23,21 +23,27 @@ LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 
                       3288, 3653)  # fmt: skip
 
 
+# API Gateway's cache cluster sizes (GB) and usage-plan quota periods.
+CacheSize = Literal["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"]
+QuotaPeriod = Literal["DAY", "WEEK", "MONTH"]
+CACHE_SIZES: tuple[str, ...] = get_args(CacheSize)
+QUOTA_PERIODS: tuple[str, ...] = get_args(QuotaPeriod)
+
 Region = Annotated[str, Field(description="AWS region")]
 AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
 
 
-class _Strict(BaseModel):
+class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
-def _check_region(value: str) -> str:
+def check_region(value: str) -> str:
     if value not in AWS_REGIONS:
         raise ValueError(f"'{value}' is not a supported AWS region; allowed: {', '.join(sorted(AWS_REGIONS))}")
     return value
 
 
-class StateBackendConfig(_Strict):
+class StateBackendConfig(StrictModel):
     """The bootstrap stack that holds every environment's Terraform state (§3)."""
 
     region: Region  # region of the state bucket
@@ -45,20 +51,20 @@ class StateBackendConfig(_Strict):
     noncurrent_version_expire_days: int = Field(90, ge=1)  # old state versions are kept this long
     kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
 
-    _region = field_validator("region")(_check_region)
+    _region = field_validator("region")(check_region)
 
 
-class BackendConfig(_Strict):
+class BackendConfig(StrictModel):
     """Where one environment stack keeps its state."""
 
     mode: Literal["s3", "local"] = "s3"  # "local" only for offline synth, tests and the emulator demo
 
 
-class KmsConfig(_Strict):
+class KmsConfig(StrictModel):
     deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before a scheduled key deletion
 
 
-class LogsConfig(_Strict):
+class LogsConfig(StrictModel):
     retention_days: int = 365  # CloudWatch Logs retention for every log group
 
     @field_validator("retention_days")
@@ -69,7 +75,7 @@ class LogsConfig(_Strict):
         return value
 
 
-class DataLakeConfig(_Strict):
+class DataLakeConfig(StrictModel):
     """Lifecycle of the data lake buckets (days)."""
 
     infrequent_access_days: int = Field(30, ge=30)  # S3 requires ≥ 30 days before STANDARD_IA
@@ -88,7 +94,7 @@ class DataLakeConfig(_Strict):
         return self
 
 
-class DynamoDbConfig(_Strict):
+class DynamoDbConfig(StrictModel):
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
     read_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
     write_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
@@ -105,7 +111,7 @@ class DynamoDbConfig(_Strict):
         return self
 
 
-class KinesisConfig(_Strict):
+class KinesisConfig(StrictModel):
     mode: Literal["ON_DEMAND", "PROVISIONED"] = "ON_DEMAND"
     shard_count: int | None = Field(None, ge=1)  # PROVISIONED only
     retention_hours: int = Field(24, ge=24, le=8760)
@@ -119,7 +125,7 @@ class KinesisConfig(_Strict):
         return self
 
 
-class VariantConfig(_Strict):
+class VariantConfig(StrictModel):
     """One production variant of the SageMaker endpoint (§6)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
@@ -140,12 +146,12 @@ class VariantConfig(_Strict):
         return bool(self.model_data_url) and "PLACEHOLDER" not in (self.model_data_url or "").upper()
 
 
-class VpcConfig(_Strict):
+class VpcConfig(StrictModel):
     subnet_ids: list[str] = Field(min_length=1)
     security_group_ids: list[str] = Field(min_length=1)
 
 
-class SageMakerConfig(_Strict):
+class SageMakerConfig(StrictModel):
     network_isolation: bool = True  # containers get no network access
     vpc: VpcConfig | None = None  # run the models inside these subnets
     data_capture_enabled: bool = True
@@ -166,7 +172,7 @@ class SageMakerConfig(_Strict):
         return self
 
 
-class FunctionsConfig(_Strict):
+class FunctionsConfig(StrictModel):
     """Settings shared by the five Lambda functions (§5)."""
 
     memory_mb: int = Field(512, ge=128, le=10240)
@@ -179,7 +185,7 @@ class FunctionsConfig(_Strict):
     metric_goal: Literal["maximize", "minimize"] = "maximize"
 
 
-class StreamConsumerConfig(_Strict):
+class StreamConsumerConfig(StrictModel):
     """Kinesis → stream_consumer event source mapping (§5)."""
 
     batch_size: int = Field(100, ge=1, le=10000)
@@ -189,22 +195,22 @@ class StreamConsumerConfig(_Strict):
     parallelization_factor: int = Field(1, ge=1, le=10)
 
 
-class ApiConfig(_Strict):
+class ApiConfig(StrictModel):
     """The REST API in front of the inference function (§5)."""
 
     throttle_rate_limit: int = Field(50, ge=1)  # stage and usage-plan steady-state requests per second
     throttle_burst_limit: int = Field(100, ge=1)
     quota_limit: int = Field(100_000, ge=1)  # requests per API key per quota period
-    quota_period: Literal["DAY", "WEEK", "MONTH"] = "DAY"
+    quota_period: QuotaPeriod = "DAY"
     cache_enabled: bool = False  # stage cache for GET /predict (keyed by the query string)
-    cache_size_gb: Literal["0.5", "1.6", "6.1", "13.5", "28.4", "58.2", "118", "237"] = "0.5"
+    cache_size_gb: CacheSize = "0.5"
     cache_ttl_seconds: int = Field(300, ge=0, le=3600)
     waf_enabled: bool = False  # WAF web ACL (managed rules + per-IP rate limit); on in prod
     waf_rate_limit: int = Field(2000, ge=100, le=2_000_000_000)  # requests per 5 minutes per client IP
     manage_account_logging_role: bool = True  # the account-wide API Gateway → CloudWatch Logs role (one per region)
 
 
-class AlarmsConfig(_Strict):
+class AlarmsConfig(StrictModel):
     """Alarm thresholds (§6, §7)."""
 
     model_latency_p99_ms: int = Field(1000, ge=1)  # per variant, phase two
