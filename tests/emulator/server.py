@@ -8,6 +8,7 @@ a diff. Each is listed in the README's emulator section; a fix is never a reason
 import argparse
 import json
 import os
+from types import SimpleNamespace
 
 # --- Fix 6: IAM managed policies --------------------------------------------------------------------------------------
 # Roles attach AWS managed policies (e.g. AmazonAPIGatewayPushToCloudWatchLogs); moto knows them only when asked to
@@ -36,15 +37,11 @@ def _log_permissions_enabled_policy(target_bucket, target_prefix):
     if not policy:
         return False
     document = json.loads(policy.decode())
-    kept = [s for s in document.get("Statement", []) if isinstance(s.get("Principal"), dict)]
-    if len(kept) == len(document.get("Statement", [])):
-        return _original_log_check(target_bucket, target_prefix)
-    original_policy = target_bucket.policy
-    try:
-        target_bucket.policy = json.dumps({**document, "Statement": kept}).encode()
-        return _original_log_check(target_bucket, target_prefix)
-    finally:
-        target_bucket.policy = original_policy
+    document["Statement"] = [s for s in document.get("Statement", []) if isinstance(s.get("Principal"), dict)]
+    # Check a view of the bucket with the filtered policy; the bucket itself is never modified (threaded server).
+    filtered = json.dumps(document).encode()
+    view = SimpleNamespace(policy=filtered, partition=target_bucket.partition, name=target_bucket.name)
+    return _original_log_check(view, target_prefix)
 
 
 s3_models.FakeBucket._log_permissions_enabled_policy = staticmethod(_log_permissions_enabled_policy)
