@@ -2,13 +2,12 @@
 """Entry point: load and validate the config in cdktf.json, build the stacks, synthesize.
 
 Run by `cdktf synth|deploy` (see cdktf.json "app") or directly as `python main.py`; both write the same cdktf.out/.
-Exit code 2 on invalid configuration, with every problem listed and no output written.
+Exit code 2 on invalid configuration (every problem listed) or an output folder that is not ours to replace;
+either way nothing is written and nothing is deleted.
 """
 
 import os
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 
 # Set before jsii starts its Node.js runtime: Node 20 prints an end-of-life banner on every synth otherwise.
@@ -20,31 +19,22 @@ sys.path.insert(0, str(ROOT))
 
 from constructs.naming import NamingError  # noqa: E402
 from stacks.config import ConfigError, load_config  # noqa: E402
+from stacks.output_folder import OutputFolderError, write_output  # noqa: E402
 
 
 def synth(outdir: Path) -> None:
-    """Synthesize into a fresh sibling folder, then swap it in: a failure never leaves half-written output."""
+    """Validate the config, then synthesize into a fresh folder swapped in for ``outdir`` (see stacks/output_folder)."""
     config = load_config(ROOT / "cdktf.json")
     from stacks.app import build_app  # imported after validation: a config error does not wait for the provider
 
-    outdir.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{outdir.name}.", dir=outdir.parent))
-    try:
-        build_app(config, str(staging)).synth()
-        previous = outdir.with_name(f"{staging.name}.old")
-        if outdir.exists():
-            outdir.rename(previous)
-        staging.rename(outdir)
-        shutil.rmtree(previous, ignore_errors=True)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
+    write_output(outdir, lambda folder: build_app(config, str(folder)).synth())
 
 
 def main() -> int:
     outdir = Path(os.environ.get("CDKTF_OUTDIR") or ROOT / "cdktf.out")
     try:
-        synth(outdir.resolve())
-    except (ConfigError, NamingError) as error:
+        synth(outdir)
+    except (ConfigError, NamingError, OutputFolderError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     return 0

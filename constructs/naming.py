@@ -49,7 +49,19 @@ class Kind(Enum):
 _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 
 
-def _s3_problems(name: str) -> list[str]:
+def s3_bucket_problems(name: str) -> list[str]:
+    """What breaks S3's bucket naming rules in ``name`` (empty when it is a valid bucket name)."""
+    rule: _Rule = Kind.S3_BUCKET.value
+    problems = []
+    if not rule.min_len <= len(name) <= rule.max_len:
+        problems.append(f"a bucket name has 3-63 characters, got {len(name)}")
+    if not re.fullmatch(rule.pattern, name):
+        problems.append(f"a bucket name is {rule.describe}")
+    problems += _s3_shape_problems(name)
+    return problems
+
+
+def _s3_shape_problems(name: str) -> list[str]:
     problems = []
     if ".." in name or ".-" in name or "-." in name:
         problems.append("no adjacent dots or dot-dash pairs")
@@ -93,7 +105,7 @@ class Naming:
         if not re.fullmatch(rule.pattern, name):
             problems.append("has characters or a shape the service refuses")
         if kind is Kind.S3_BUCKET:
-            problems.extend(_s3_problems(name))
+            problems.extend(_s3_shape_problems(name))
         if problems:
             raise NamingError(
                 self.env,

@@ -128,12 +128,19 @@ def validate_serving(
                 f"region '{region}' has no built-in XGBoost image; set image_uri explicitly "
                 f"(regions with a built-in image: {', '.join(sorted(XGBOOST_IMAGES))})",
             )
-        if variant.image_uri is not None and ecr_repository_arn(variant.image_uri) is None:
+        image = _ECR_IMAGE.fullmatch(variant.image_uri) if variant.image_uri is not None else None
+        if variant.image_uri is not None and image is None:
             problem(
                 f"{at}.image_uri",
                 f"'{variant.image_uri}' is not an ECR image URI "
                 "('<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]'); the execution role can "
                 "only be granted pulls from ECR repositories",
+            )
+        elif image is not None and image["region"] != region:
+            problem(
+                f"{at}.image_uri",
+                f"the image is in region '{image['region']}' but the environment deploys to '{region}'; SageMaker "
+                "pulls model images only from ECR in the endpoint's own region",
             )
         if naming is not None:
             try:

@@ -5,9 +5,10 @@ one :class:`ConfigError` listing every problem (environment, field, what is allo
 before anything is synthesized.
 """
 
-import json
+import copy
 import os
 import re
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -15,8 +16,8 @@ from pydantic import Field, ValidationError, field_validator
 
 from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
 from constructs.serving_rules import validate_serving
+from stacks import strict_json
 from stacks.config_sections import (
-    AWS_REGIONS,
     AccountId,
     AlarmsConfig,
     ApiConfig,
@@ -32,8 +33,10 @@ from stacks.config_sections import (
     StateBackendConfig,
     StreamConsumerConfig,
     StrictModel,
+    TagValue,
     check_region,
 )
+from stacks.strict_json import Location
 
 ENVIRONMENTS = ("dev", "staging", "prod")
 
@@ -66,8 +69,8 @@ class EnvironmentConfig(StrictModel):
     suffix: str | None = Field(None, pattern=f"^{SUFFIX_PATTERN}$")  # appended to every name
     region: Region
     account_ids: list[AccountId] = Field(min_length=1)  # the provider refuses any other account
-    owner: str = Field(min_length=1, max_length=128)  # Owner tag
-    cost_center: str = Field(min_length=1, max_length=128)  # CostCenter tag
+    owner: TagValue  # Owner tag
+    cost_center: TagValue  # CostCenter tag
     protect_stateful: bool = True  # prevent_destroy + deletion protection on stateful resources
     endpoints_enabled: bool = False  # THE phase flag: false = phase one (no SageMaker endpoint)
     backend: BackendConfig = BackendConfig()
@@ -81,18 +84,26 @@ class EnvironmentConfig(StrictModel):
     stream_consumer: StreamConsumerConfig = StreamConsumerConfig()
     api: ApiConfig = ApiConfig()
     alarms: AlarmsConfig = AlarmsConfig()
-    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$")]] = Field(
+    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]] = Field(
         default_factory=list
-    )  # e-mail addresses subscribed to the alerts topic
+    )  # e-mail addresses subscribed to the alerts topic (each once)
 
     _region = field_validator("region")(check_region)
+
+    @field_validator("alert_emails")
+    @classmethod
+    def _unique_emails(cls, value: list[str]) -> list[str]:
+        lowered = [e.lower() for e in value]
+        if duplicates := sorted({e for e in lowered if lowered.count(e) > 1}):
+            raise ValueError(f"each address may be listed once; repeated: {duplicates}")
+        return value
 
 
 class AppConfig(StrictModel):
     """The whole ``context`` block of cdktf.json."""
 
     project: Slug  # first part of every resource name
-    repository: str = Field(min_length=1)  # Repository tag: where this code lives
+    repository: TagValue  # Repository tag: where this code lives
     state_backend: StateBackendConfig
     environments: dict[str, EnvironmentConfig]
 
@@ -117,66 +128,83 @@ class AppConfig(StrictModel):
         return Naming(self.project, env, self.environments[env].suffix)
 
 
-def _location(loc: tuple[Any, ...]) -> tuple[str | None, str]:
-    """Split a pydantic error location into (environment, dotted field)."""
+def _where(loc: tuple[Any, ...]) -> str:
+    """Name a location in the context: "environment 'dev', field 'kinesis.mode'" or "field 'project'"."""
     parts = [str(p) for p in loc]
     if len(parts) >= 2 and parts[0] == "environments":
-        return parts[1], ".".join(parts[2:]) or "(environment)"
-    return None, ".".join(parts) or "(context)"
+        return f"environment '{parts[1]}', field '{'.'.join(parts[2:]) or '(environment)'}'"
+    return f"field '{'.'.join(parts) or '(context)'}'"
 
 
-def _describe(error: dict[str, Any]) -> str:
-    env, field = _location(error["loc"])
+def _describe(error: Any) -> str:
     message = error["msg"].removeprefix("Value error, ")
     if error["type"] == "extra_forbidden":
         message = "unknown key (check the spelling; unknown keys are rejected)"
     elif error["type"] == "missing":
         message = "required field is missing"
     elif "input" in error and not isinstance(error["input"], dict | list):
-        message = f"{message} (got {error['input']!r})"
-    where = f"environment '{env}', field '{field}'" if env else f"field '{field}'"
-    return f"{where}: {message}"
+        message = f"{message} (got {_shown(error['input'])})"
+    return f"{_where(error['loc'])}: {message}"
 
 
-def _naming_problems(context: dict[str, Any]) -> list[str]:
-    """Names too long after suffixing, checked on the raw context so they are listed with schema problems."""
-    project = context.get("project")
-    if not isinstance(project, str) or not re.fullmatch(PROJECT_PATTERN, project):
-        return []  # the schema reports the project itself
+def _shown(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else f"{text[:60]}… ({len(text)} characters)"
+
+
+def _naming_problems(project: str, env: str, cfg: EnvironmentConfig) -> list[str]:
+    """Every generated name of one (schema-valid) environment that breaks an AWS naming rule."""
+    naming = Naming(project, env, cfg.suffix)
     problems = []
-    backend = context.get("state_backend")
-    valid_backend = isinstance(backend, dict) and backend.get("region") in AWS_REGIONS
-    if valid_backend and isinstance(backend.get("account_id"), str) and re.fullmatch(r"\d{12}", backend["account_id"]):
-        for kind in ("", "logs"):
-            bucket = state_bucket_name(project, backend["account_id"], backend["region"], kind)
-            try:
-                Naming(project, "shared").check(bucket, Kind.S3_BUCKET, "tfstate")
-            except NamingError as error:
-                problems.append(f"field 'project': {error.detail}")
-    environments = context.get("environments")
-    for env, settings in (environments or {}).items() if isinstance(environments, dict) else ():
-        suffix = settings.get("suffix") if isinstance(settings, dict) else None
-        if env not in ENVIRONMENTS or not (suffix is None or re.fullmatch(SUFFIX_PATTERN, str(suffix))):
-            continue
-        naming = Naming(project, env, suffix)
-        for kind, component in LONGEST_COMPONENTS.items():
-            try:
-                naming.name(component, kind)
-            except NamingError as error:
-                problems.append(f"environment '{env}', field 'project/suffix': {error.detail}")
-                break
+    for kind, component in LONGEST_COMPONENTS.items():
+        try:
+            naming.name(component, kind)
+        except NamingError as error:
+            problems.append(f"environment '{env}', field 'project/suffix': {error.detail}")
+            break
     return problems
 
 
-def _cross_field_problems(config: AppConfig) -> list[str]:
-    """Rules spanning sections, reported under the field a reviewer has to change."""
+def _state_naming_problems(project: str, backend: StateBackendConfig) -> list[str]:
     problems = []
-    for env, cfg in config.environments.items():
-        if cfg.protect_stateful and cfg.data_lake.force_destroy:
-            problems.append(
-                f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"
-            )
-        problems += validate_serving(env, cfg.region, cfg.sagemaker, endpoints_enabled=cfg.endpoints_enabled)
+    for kind in ("", "logs"):
+        bucket = state_bucket_name(project, backend.account_id, backend.region, kind)
+        try:
+            Naming(project, "shared").check(bucket, Kind.S3_BUCKET, "tfstate")
+        except NamingError as error:
+            problems.append(f"field 'project': {error.detail}")
+    return problems
+
+
+def _environment_problems(project: str | None, env: str, cfg: EnvironmentConfig) -> list[str]:
+    """Rules spanning sections of one schema-valid environment, reported under the field a reviewer has to change."""
+    problems = []
+    if cfg.protect_stateful and cfg.data_lake.force_destroy:
+        problems.append(
+            f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"
+        )
+    naming_problems = _naming_problems(project, env, cfg) if project else []
+    # Variant-derived names are checked once the fixed names fit: a long project name or suffix is reported once.
+    naming = Naming(project, env, cfg.suffix) if project and not naming_problems else None
+    problems += validate_serving(env, cfg.region, cfg.sagemaker, naming, endpoints_enabled=cfg.endpoints_enabled)
+    return problems + naming_problems
+
+
+def _shared_account_problems(environments: dict[str, EnvironmentConfig]) -> list[str]:
+    """API Gateway's CloudWatch role is one setting per account and region: only one environment may manage it."""
+    owners: dict[tuple[str, str], str] = {}
+    problems = []
+    for env, cfg in environments.items():
+        if not cfg.api.manage_account_logging_role:
+            continue
+        for account in cfg.account_ids:
+            other = owners.setdefault((account, cfg.region), env)
+            if other != env:
+                problems.append(
+                    f"environment '{env}', field 'api.manage_account_logging_role': environment '{other}' already "
+                    f"manages the API Gateway logging role of account {account} in {cfg.region} (one per account "
+                    "and region); set it to false here"
+                )
     return problems
 
 
@@ -197,10 +225,19 @@ def _apply_overrides(context: dict[str, Any], environ: dict[str, str]) -> list[s
     return problems
 
 
-def parse_config(context: dict[str, Any], environ: dict[str, str] | None = None) -> AppConfig:
-    """Validate a ``context`` dict; raise :class:`ConfigError` with every problem found."""
-    context = json.loads(json.dumps(context))  # private copy: overrides never touch the caller's dict
-    problems = _apply_overrides(context, dict(os.environ if environ is None else environ))
+def parse_config(
+    context: Any, environ: dict[str, str] | None = None, known: Sequence[tuple[Location, str]] = ()
+) -> AppConfig:
+    """Validate a ``context`` dict; raise :class:`ConfigError` with every problem found.
+
+    ``known`` are problems already found at given locations (strict JSON); schema errors at or below them are not
+    repeated. Cross-field rules run for every environment whose own fields are valid, whatever fails elsewhere.
+    """
+    if not isinstance(context, dict):
+        raise ConfigError([f"field 'context': must be a JSON object with the configuration, got {_kind(context)}"])
+    context = copy.deepcopy(context)  # private copy: overrides never touch the caller's dict
+    problems = [f"{_where(loc)}: {message}" for loc, message in known]
+    problems += _apply_overrides(context, dict(os.environ if environ is None else environ))
     environments = context.get("environments")
     unknown_envs = sorted(set(environments) - set(ENVIRONMENTS)) if isinstance(environments, dict) else []
     problems += [f"environment '{e}': unknown environment; allowed: {', '.join(ENVIRONMENTS)}" for e in unknown_envs]
@@ -208,21 +245,70 @@ def parse_config(context: dict[str, Any], environ: dict[str, str] | None = None)
     try:
         config = AppConfig.model_validate(context)
     except ValidationError as error:
-        problems += [_describe(e) for e in error.errors()]
-    problems += _naming_problems(context)
-    if config is not None:
-        problems += _cross_field_problems(config)
-        if not config.environments:
-            problems.append("field 'environments': at least one environment is required")
-    if problems:
+        problems += [_describe(e) for e in error.errors() if not _below(tuple(e["loc"]), known)]
+    project = context.get("project") if isinstance(context.get("project"), str) else None
+    project = project if project and re.fullmatch(PROJECT_PATTERN, project) else None
+    valid_envs = _valid_environments(environments)
+    for env, cfg in valid_envs.items():
+        problems += _environment_problems(project, env, cfg)
+    problems += _shared_account_problems(valid_envs)
+    backend = _valid(StateBackendConfig, context.get("state_backend"))
+    if project and backend is not None:
+        problems += _state_naming_problems(project, backend)
+    if isinstance(environments, dict) and not environments:
+        problems.append("field 'environments': at least one environment is required")
+    if problems or config is None:
         raise ConfigError(problems)
     return config
 
 
-def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
-    """Read ``cdktf.json`` and validate its ``context``."""
+def _kind(value: Any) -> str:
+    return {dict: "an object", list: "a list", str: "a string", bool: "a boolean", type(None): "null"}.get(
+        type(value), "a number"
+    )
+
+
+def _below(loc: Location, known: Sequence[tuple[Location, str]]) -> bool:
+    return any(loc[: len(at)] == at for at, _ in known)
+
+
+def _valid(model: type[StrictModel], value: Any) -> Any:
     try:
-        document = json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as error:
+        return model.model_validate(value)
+    except ValidationError:
+        return None
+
+
+def _valid_environments(environments: Any) -> dict[str, EnvironmentConfig]:
+    """The environments whose own fields pass the schema (each validated on its own)."""
+    if not isinstance(environments, dict):
+        return {}
+    valid = {}
+    for env, settings in environments.items():
+        if env in ENVIRONMENTS and (cfg := _valid(EnvironmentConfig, settings)) is not None:
+            valid[env] = cfg
+    return valid
+
+
+def load_config(path: Path, environ: dict[str, str] | None = None) -> AppConfig:
+    """Read ``cdktf.json`` (strict JSON, see stacks/strict_json.py) and validate its ``context``."""
+    try:
+        document, known = strict_json.parse(path.read_bytes())
+    except OSError as error:
+        raise ConfigError([f"cannot read {path}: {error.strerror or error}"]) from None
+    except strict_json.StrictJsonError as error:
         raise ConfigError([f"cannot read {path}: {error}"]) from None
-    return parse_config(document.get("context", {}), environ)
+    if not isinstance(document, dict):
+        raise ConfigError([f"cannot read {path}: the top level must be a JSON object, got {_kind(document)}"])
+    context_known = [(loc[1:], message) for loc, message in known if loc[:1] == ("context",)]
+    outside = [
+        f"cannot read {path}: '{'.'.join(map(str, loc))}' {message}"
+        for loc, message in known
+        if loc[:1] != ("context",)
+    ]
+    if outside:
+        raise ConfigError(outside)
+    try:
+        return parse_config(document.get("context", {}), environ, context_known)
+    except RecursionError:
+        raise ConfigError([f"cannot read {path}: nested too deeply"]) from None

@@ -3,9 +3,13 @@
 Each field's comment is its documentation; the README's configuration reference summarizes them.
 """
 
+import re
+import unicodedata
 from typing import Annotated, Literal, get_args
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from constructs.naming import s3_bucket_problems
 
 # Commercial AWS regions (where SageMaker, Kinesis and the rest of the stack are all offered).
 AWS_REGIONS = frozenset(
@@ -30,11 +34,29 @@ CACHE_SIZES: tuple[str, ...] = get_args(CacheSize)
 QUOTA_PERIODS: tuple[str, ...] = get_args(QuotaPeriod)
 
 Region = Annotated[str, Field(description="AWS region")]
-AccountId = Annotated[str, Field(pattern=r"^\d{12}$", description="12-digit AWS account id")]
+AccountId = Annotated[str, Field(pattern=r"^[0-9]{12}$", description="12-digit AWS account id")]  # ASCII digits only
+
+# Upper bound for day counts where AWS documents none (S3 lifecycle, version expiry): 100 years. The API fields are
+# 32-bit integers and the expiry date has to stay a real date, so an unbounded number is never what a reviewer meant.
+MAX_DAYS = 36_500
+
+
+def _tag_value(value: str) -> str:
+    """AWS tag values: at most 256 Unicode letters, digits, white space and _ . : / = + - @ (tagging API rules)."""
+    if len(value) > 256:
+        raise ValueError(f"a tag value has at most 256 characters, got {len(value)}")
+    bad = sorted({c for c in value if not (unicodedata.category(c)[0] in "LNZ" or c in "_.:/=+-@")})
+    if bad:
+        raise ValueError(f"characters AWS refuses in a tag value: {bad}; allowed: letters, digits, spaces and _.:/=+-@")
+    return value
+
+
+TagValue = Annotated[str, Field(min_length=1), AfterValidator(_tag_value)]
 
 
 class StrictModel(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # Unknown keys are refused; NaN and infinity are never a valid setting.
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 def check_region(value: str) -> str:
@@ -48,7 +70,7 @@ class StateBackendConfig(StrictModel):
 
     region: Region  # region of the state bucket
     account_id: AccountId  # account that owns the state bucket
-    noncurrent_version_expire_days: int = Field(90, ge=1)  # old state versions are kept this long
+    noncurrent_version_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old state versions are kept this long
     kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
 
     _region = field_validator("region")(check_region)
@@ -78,12 +100,12 @@ class LogsConfig(StrictModel):
 class DataLakeConfig(StrictModel):
     """Lifecycle of the data lake buckets (days)."""
 
-    infrequent_access_days: int = Field(30, ge=30)  # S3 requires ≥ 30 days before STANDARD_IA
-    glacier_days: int = Field(90, ge=1)  # raw/processed objects move to Glacier Flexible Retrieval
-    expire_days: int = Field(365, ge=1)  # raw/processed objects are deleted
-    noncurrent_expire_days: int = Field(90, ge=1)  # old object versions are deleted (every bucket)
-    athena_results_expire_days: int = Field(30, ge=1)  # query results are deleted
-    access_logs_expire_days: int = Field(365, ge=1)  # server access logs are deleted
+    infrequent_access_days: int = Field(30, ge=30, le=MAX_DAYS)  # S3 requires ≥ 30 days before STANDARD_IA
+    glacier_days: int = Field(90, ge=1, le=MAX_DAYS)  # raw/processed objects move to Glacier Flexible Retrieval
+    expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # raw/processed objects are deleted
+    noncurrent_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old object versions are deleted (every bucket)
+    athena_results_expire_days: int = Field(30, ge=1, le=MAX_DAYS)  # query results are deleted
+    access_logs_expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # server access logs are deleted
     raw_event_prefix: str = Field("incoming/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")  # objects here start workflows
     force_destroy: bool = False  # let `destroy` empty buckets (dev/emulator only; refused with protect_stateful)
 
@@ -96,8 +118,9 @@ class DataLakeConfig(StrictModel):
 
 class DynamoDbConfig(StrictModel):
     billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
-    read_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
-    write_capacity: int | None = Field(None, ge=1)  # PROVISIONED only
+    # PROVISIONED only; at most DynamoDB's default per-table quota of 40,000 units
+    read_capacity: int | None = Field(None, ge=1, le=40_000)
+    write_capacity: int | None = Field(None, ge=1, le=40_000)
     predictions_ttl_days: int = Field(30, ge=1, le=3650)  # predictions expire this many days after they are written
 
     @model_validator(mode="after")
@@ -113,7 +136,7 @@ class DynamoDbConfig(StrictModel):
 
 class KinesisConfig(StrictModel):
     mode: Literal["ON_DEMAND", "PROVISIONED"] = "ON_DEMAND"
-    shard_count: int | None = Field(None, ge=1)  # PROVISIONED only
+    shard_count: int | None = Field(None, ge=1, le=10_000)  # PROVISIONED only (account shard quotas start at 200-500)
     retention_hours: int = Field(24, ge=24, le=8760)
 
     @model_validator(mode="after")
@@ -125,19 +148,35 @@ class KinesisConfig(StrictModel):
         return self
 
 
+def _s3_url(value: str) -> str:
+    """``s3://<bucket>/<key>``: a valid bucket name and a key of 1-1024 UTF-8 bytes without control characters."""
+    match = re.fullmatch(r"s3://([^/]*)/(.+)", value, flags=re.DOTALL)
+    if not match:
+        raise ValueError("must be s3://<bucket>/<key>")
+    bucket, key = match.groups()
+    problems = s3_bucket_problems(bucket)
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        problems.append("the key is over 1024 bytes")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in key) or key != key.strip():
+        problems.append("the key has control characters or surrounding white space")
+    if problems:
+        raise ValueError(f"'{value}' is not a usable S3 object URL: {'; '.join(problems)}")
+    return value
+
+
 class VariantConfig(StrictModel):
     """One production variant of the SageMaker endpoint (§6)."""
 
     name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
     weight: int = Field(ge=0, le=100)  # relative traffic weight (integers: floats come back rounded and dirty plans)
     # s3:// URL of model.tar.gz; unset until a training job has produced one
-    model_data_url: str | None = Field(None, pattern=r"^s3://[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]/\S+$")
+    model_data_url: Annotated[str, AfterValidator(_s3_url)] | None = None
     image_uri: str | None = None  # inference image; default: the built-in XGBoost image of the region
     instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")  # ignored when serverless
     initial_instance_count: int = Field(1, ge=1, le=100)
     min_capacity: int = Field(1, ge=1, le=100)  # autoscaling bounds (phase two, instance variants)
     max_capacity: int = Field(2, ge=1, le=100)
-    target_invocations_per_instance: int = Field(100, ge=1)  # target-tracking set point (per minute)
+    target_invocations_per_instance: int = Field(100, ge=1, le=1_000_000)  # target-tracking set point (per minute)
     serverless_memory_mb: int | None = Field(None, ge=1024, le=6144, multiple_of=1024)  # set → serverless variant
     serverless_max_concurrency: int = Field(5, ge=1, le=200)
 
@@ -147,8 +186,13 @@ class VariantConfig(StrictModel):
 
 
 class VpcConfig(StrictModel):
-    subnet_ids: list[str] = Field(min_length=1)
-    security_group_ids: list[str] = Field(min_length=1)
+    # SageMaker takes 1-16 subnets and 1-5 security groups, each an EC2 id (8 or 17 hex digits).
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]] = Field(
+        min_length=1, max_length=16
+    )
+    security_group_ids: list[Annotated[str, Field(pattern=r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")]] = Field(
+        min_length=1, max_length=5
+    )
 
 
 class SageMakerConfig(StrictModel):
@@ -165,8 +209,9 @@ class SageMakerConfig(StrictModel):
     @model_validator(mode="after")
     def _weights(self) -> "SageMakerConfig":
         names = [v.name for v in self.variants]
-        if len(set(names)) != len(names):
-            raise ValueError(f"variant names must be unique, got {names}")
+        # Names derived from a variant (models, alarms, scaling policies) are lower-case: "A" and "a" would collide.
+        if len({n.lower() for n in names}) != len(names):
+            raise ValueError(f"variant names must be unique, ignoring case, got {names}")
         if sum(v.weight for v in self.variants) <= 0:
             raise ValueError("at least one variant needs a weight > 0")
         return self
@@ -180,8 +225,9 @@ class FunctionsConfig(StrictModel):
     reserved_concurrency: int = Field(10, ge=1, le=1000)  # per function: caps cost and protects the tables
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     feature_count: int = Field(4, ge=1, le=1000)  # numeric features the model takes (validated by the handlers)
-    metric_name: str = Field("validation:auc", min_length=1)  # training metric the evaluate function checks
-    metric_threshold: float = 0.8  # a model passes evaluation at or beyond this value
+    # training metric the evaluate function checks (SageMaker metric names: letters, digits and _ : . - /)
+    metric_name: str = Field("validation:auc", pattern=r"^[A-Za-z0-9_:./-]{1,255}$")
+    metric_threshold: float = Field(0.8, ge=-1e12, le=1e12)  # a model passes evaluation at or beyond this value
     metric_goal: Literal["maximize", "minimize"] = "maximize"
 
 
@@ -198,9 +244,10 @@ class StreamConsumerConfig(StrictModel):
 class ApiConfig(StrictModel):
     """The REST API in front of the inference function (§5)."""
 
-    throttle_rate_limit: int = Field(50, ge=1)  # stage and usage-plan steady-state requests per second
-    throttle_burst_limit: int = Field(100, ge=1)
-    quota_limit: int = Field(100_000, ge=1)  # requests per API key per quota period
+    # stage and usage-plan steady-state requests per second (at most API Gateway's account limit of 10,000)
+    throttle_rate_limit: int = Field(50, ge=1, le=10_000)
+    throttle_burst_limit: int = Field(100, ge=1, le=5_000)  # at most API Gateway's account burst of 5,000
+    quota_limit: int = Field(100_000, ge=1, le=2**31 - 1)  # requests per API key per quota period (a 32-bit field)
     quota_period: QuotaPeriod = "DAY"
     cache_enabled: bool = False  # stage cache for GET /predict (keyed by the query string)
     cache_size_gb: CacheSize = "0.5"
@@ -213,10 +260,12 @@ class ApiConfig(StrictModel):
 class AlarmsConfig(StrictModel):
     """Alarm thresholds (§6, §7)."""
 
-    model_latency_p99_ms: int = Field(1000, ge=1)  # per variant, phase two
-    variant_5xx_errors: int = Field(5, ge=1)  # per variant per 5 minutes, phase two
-    api_5xx_errors: int = Field(5, ge=1)  # per 5 minutes
-    api_latency_p99_ms: int = Field(2000, ge=1)
-    function_errors: int = Field(1, ge=1)  # per function per 5 minutes
-    iterator_age_ms: int = Field(60_000, ge=1000)  # Kinesis consumer falling behind
-    data_drift: float = Field(3.0, gt=0)  # DataDrift metric (standard deviations)
+    # Upper bounds: what the measured thing can reach (an invocation times out at 60 s, API Gateway at 29 s, a
+    # record lives at most 7 days in the stream); a threshold beyond them could never fire.
+    model_latency_p99_ms: int = Field(1000, ge=1, le=60_000)  # per variant, phase two
+    variant_5xx_errors: int = Field(5, ge=1, le=1_000_000)  # per variant per 5 minutes, phase two
+    api_5xx_errors: int = Field(5, ge=1, le=1_000_000)  # per 5 minutes
+    api_latency_p99_ms: int = Field(2000, ge=1, le=29_000)
+    function_errors: int = Field(1, ge=1, le=1_000_000)  # per function per 5 minutes
+    iterator_age_ms: int = Field(60_000, ge=1000, le=604_800_000)  # Kinesis consumer falling behind
+    data_drift: float = Field(3.0, gt=0, le=1_000)  # DataDrift metric (standard deviations)

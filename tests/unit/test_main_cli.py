@@ -20,6 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import stacks  # noqa: F401
+from stacks.output_folder import MARKER, MARKER_TEXT
 
 # isort: split
 import pytest
@@ -45,10 +46,12 @@ class Project:
     def run(self, **extra_env: str) -> subprocess.CompletedProcess[str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ML_PIPELINE_") and k != "PYTHONPATH"}
         env.update(
-            CDKTF_OUTDIR=str(self.outdir),
-            JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION="20",
-            PYTHONDONTWRITEBYTECODE="1",
-            **extra_env,
+            {
+                "CDKTF_OUTDIR": str(self.outdir),
+                "JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION": "20",
+                "PYTHONDONTWRITEBYTECODE": "1",
+                **extra_env,
+            }
         )
         return subprocess.run(
             [sys.executable, "main.py"],
@@ -136,6 +139,7 @@ def good_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[Project, subproc
     project = make_project(tmp_path_factory.mktemp("good"))
     (project.outdir / "stacks" / "ml-pipeline-qa").mkdir(parents=True)
     (project.outdir / "stale.txt").write_text("from an earlier synth")
+    (project.outdir / MARKER).write_text(MARKER_TEXT)
     return project, project.run()
 
 
@@ -247,3 +251,20 @@ def test_good_run_leaves_no_temporary_folders(good_run: tuple[Project, subproces
     project, _ = good_run
     assert project.leftovers() == []
     assert sorted(p.name for p in project.outdir.parent.iterdir()) == ["cdktf.out", "project"]
+
+
+@pytest.mark.parametrize("target", [".", "stacks", "cdktf.json", "main.py/out"])
+def test_an_output_folder_that_is_not_ours_is_refused_and_left_untouched(tmp_path: Path, target: str) -> None:
+    project = make_project(tmp_path)
+    (project.root / ".git").mkdir()
+    (project.root / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    before = snapshot(project.root)
+
+    result = project.run(CDKTF_OUTDIR=str(project.root / target))
+
+    assert result.returncode == 2
+    assert result.stdout == ""
+    [line] = result.stderr.splitlines()  # one error line, no traceback
+    assert line.startswith("error: ")
+    assert snapshot(project.root) == before
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["project"]

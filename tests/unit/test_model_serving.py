@@ -389,23 +389,23 @@ def test_network_isolation_can_be_turned_off(synth_with):
 
 
 def test_vpc_config_places_models_in_the_subnets(synth_with):
-    vpc = VpcConfig(subnet_ids=["subnet-0b", "subnet-0a"], security_group_ids=["sg-01"])
+    vpc = VpcConfig(subnet_ids=["subnet-0bbbbbbb", "subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
     stack = synth_with(two_variants(vpc=vpc))
     assert by_path(stack, "aws_sagemaker_model", "/model-A")["vpc_config"] == {
-        "subnets": ["subnet-0a", "subnet-0b"],
-        "security_group_ids": ["sg-01"],
+        "subnets": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
+        "security_group_ids": ["sg-01111111"],
     }
 
 
 def test_vpc_config_grants_network_interface_actions(synth_with):
-    vpc = VpcConfig(subnet_ids=["subnet-0a"], security_group_ids=["sg-01"])
+    vpc = VpcConfig(subnet_ids=["subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
     statements = policy_of(by_path(synth_with(two_variants(vpc=vpc)), "aws_iam_role_policy", "/execution-policy"))
     by_sid = {s["Sid"]: s for s in statements["Statement"]}
     ec2 = "arn:aws:ec2:us-east-1:123456789012"
     assert by_sid["CreateModelNetworkInterfaces"]["Resource"] == [
         f"{ec2}:network-interface/*",
-        f"{ec2}:subnet/subnet-0a",
-        f"{ec2}:security-group/sg-01",
+        f"{ec2}:subnet/subnet-0aaaaaaa",
+        f"{ec2}:security-group/sg-01111111",
     ]
     assert by_sid["ManageModelNetworkInterfaces"]["Resource"] == [f"{ec2}:network-interface/*"]
     assert by_sid["Ec2DescribeNoResourceLevelPermissions"]["Resource"] == ["*"]
