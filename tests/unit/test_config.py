@@ -24,6 +24,13 @@ ROOT = Path(__file__).resolve().parents[2]
 CDKTF_JSON = ROOT / "cdktf.json"
 UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are rejected)"
 ENDPOINT_OVERRIDE = "ML_PIPELINE_ENDPOINTS_ENABLED_DEV"
+# The regions the config accepts, as every region problem lists them.
+SUPPORTED_REGIONS = (
+    "af-south-1, ap-east-1, ap-northeast-1, ap-northeast-2, ap-northeast-3, ap-south-1, ap-south-2, ap-southeast-1, "
+    "ap-southeast-2, ap-southeast-3, ap-southeast-4, ap-southeast-5, ap-southeast-7, ca-central-1, ca-west-1, "
+    "eu-central-1, eu-central-2, eu-north-1, eu-south-1, eu-south-2, eu-west-1, eu-west-2, eu-west-3, il-central-1, "
+    "me-central-1, me-south-1, mx-central-1, sa-east-1, us-east-1, us-east-2, us-west-1, us-west-2"
+)
 
 
 @pytest.fixture
@@ -88,9 +95,8 @@ def test_committed_environments_are_all_phase_one() -> None:
     }
 
 
-def test_committed_overrides_are_applied() -> None:
-    config = load_config(CDKTF_JSON, environ={})
-    dev, staging, prod = (config.environments[e] for e in ("dev", "staging", "prod"))
+def test_committed_dev_overrides_are_applied() -> None:
+    dev = load_config(CDKTF_JSON, environ={}).environments["dev"]
     assert dev.protect_stateful is False
     assert dev.data_lake.force_destroy is True
     assert (dev.data_lake.glacier_days, dev.data_lake.expire_days) == (90, 180)
@@ -98,11 +104,19 @@ def test_committed_overrides_are_applied() -> None:
     assert dev.logs.retention_days == 30
     assert dev.dynamodb.predictions_ttl_days == 7
     assert [(v.name, v.weight, v.model_data_url) for v in dev.sagemaker.variants] == [("A", 80, None), ("B", 20, None)]
+
+
+def test_committed_staging_overrides_are_applied() -> None:
+    staging = load_config(CDKTF_JSON, environ={}).environments["staging"]
     assert (staging.kinesis.mode, staging.kinesis.shard_count, staging.kinesis.retention_hours) == (
         "PROVISIONED",
         1,
         48,
     )
+
+
+def test_committed_prod_overrides_are_applied() -> None:
+    prod = load_config(CDKTF_JSON, environ={}).environments["prod"]
     assert (prod.kinesis.mode, prod.kinesis.shard_count, prod.kinesis.retention_hours) == ("PROVISIONED", 2, 168)
     assert prod.protect_stateful is True
     assert prod.data_lake.force_destroy is False
@@ -192,8 +206,11 @@ def test_explicit_values_override_defaults() -> None:
 
 def test_config_is_frozen(context: dict[str, Any]) -> None:
     config = parse(context)
-    with pytest.raises(ValueError, match="frozen"):
+    with pytest.raises(ValueError) as caught:
         config.environments["dev"].endpoints_enabled = True  # type: ignore[misc]
+    assert [(e["type"], e["loc"]) for e in caught.value.errors()] == [  # type: ignore[attr-defined]
+        ("frozen_instance", ("endpoints_enabled",))
+    ]
 
 
 @pytest.mark.parametrize("days", LOG_RETENTION_DAYS)
@@ -261,17 +278,18 @@ def test_no_environments(context: dict[str, Any]) -> None:
 
 def test_bad_region(context: dict[str, Any]) -> None:
     context["environments"]["prod"]["region"] = "us-east-7"
-    [problem] = problems_of(context)
-    assert problem.startswith(
-        "environment 'prod', field 'region': 'us-east-7' is not a supported AWS region; allowed: af-south-1, "
-    )
-    assert ", us-east-1, us-east-2, us-west-1, us-west-2 (got 'us-east-7')" in problem
+    assert problems_of(context) == [
+        f"environment 'prod', field 'region': 'us-east-7' is not a supported AWS region; allowed: {SUPPORTED_REGIONS} "
+        "(got 'us-east-7')"
+    ]
 
 
 def test_bad_state_backend_region(context: dict[str, Any]) -> None:
     context["state_backend"]["region"] = "EU-WEST-1"
-    [problem] = problems_of(context)
-    assert problem.startswith("field 'state_backend.region': 'EU-WEST-1' is not a supported AWS region; allowed: ")
+    assert problems_of(context) == [
+        f"field 'state_backend.region': 'EU-WEST-1' is not a supported AWS region; allowed: {SUPPORTED_REGIONS} "
+        "(got 'EU-WEST-1')"
+    ]
 
 
 @pytest.mark.parametrize("account", ["11111111111", "1111111111111", "11111111111a", "abcdefghijkl", ""])
@@ -325,10 +343,17 @@ def test_longest_project_and_suffix_that_fit(context: dict[str, Any]) -> None:
     context["environments"]["staging"]["suffix"] = "s" * 6  # binding: event rule 'training-state-change', 64 chars
     naming = parse(context).naming("staging")
     assert len(naming.name("training-state-change", Kind.EVENT_RULE)) == 64
+
+
+def test_one_suffix_character_more_than_fits_is_refused(context: dict[str, Any]) -> None:
+    context["project"] = "p" * 27
     context["environments"]["staging"]["suffix"] = "s" * 7
-    [problem] = problems_of(context)
-    assert "event_rule name for component 'training-state-change'" in problem
-    assert "is 65 chars; allowed: at most 64 chars of letters, digits and ._-." in problem
+    rule = f"{'p' * 27}-training-state-change-staging-{'s' * 7}"
+    assert problems_of(context) == [
+        f"environment 'staging', field 'project/suffix': event_rule name for component 'training-state-change' "
+        f"('{rule}') is 65 chars; allowed: at most 64 chars of letters, digits and ._-. "
+        "Shorten the project name or the suffix."
+    ]
 
 
 def test_project_too_long_for_the_state_buckets(context: dict[str, Any]) -> None:
@@ -372,8 +397,10 @@ def test_retention_not_in_the_cloudwatch_list(context: dict[str, Any]) -> None:
 
 def test_retention_zero_never_expire_is_refused(context: dict[str, Any]) -> None:
     context["environments"]["dev"]["logs"]["retention_days"] = 0
-    [problem] = problems_of(context)
-    assert problem.startswith("environment 'dev', field 'logs.retention_days': 0 is not a CloudWatch Logs retention")
+    assert problems_of(context) == [
+        "environment 'dev', field 'logs.retention_days': 0 is not a CloudWatch Logs retention; allowed: "
+        f"{list(LOG_RETENTION_DAYS)} (got 0)"
+    ]
 
 
 def test_dynamodb_provisioned_without_capacity(context: dict[str, Any]) -> None:
@@ -512,8 +539,7 @@ PHASE_TWO_MISSING = (
 
 def test_phase_two_without_model_artifacts(context: dict[str, Any]) -> None:
     context["environments"]["dev"]["endpoints_enabled"] = True
-    [problem] = problems_of(context)
-    assert problem.startswith(PHASE_TWO_MISSING.format(missing="['A', 'B']"))
+    assert problems_of(context) == [PHASE_TWO_MISSING.format(missing="['A', 'B']")]
 
 
 @pytest.mark.parametrize(
@@ -524,8 +550,7 @@ def test_phase_two_with_placeholder_model(context: dict[str, Any], placeholder: 
     variants = with_models(("A", 80), ("B", 20))
     variants[1]["model_data_url"] = placeholder
     context["environments"]["dev"].update(endpoints_enabled=True, sagemaker={"variants": variants})
-    [problem] = problems_of(context)
-    assert problem.startswith(PHASE_TWO_MISSING.format(missing="['B']"))
+    assert problems_of(context) == [PHASE_TWO_MISSING.format(missing="['B']")]
 
 
 def test_phase_two_with_real_models(context: dict[str, Any]) -> None:
@@ -547,7 +572,10 @@ def test_phase_two_model_url_must_be_s3(context: dict[str, Any]) -> None:
     variants = with_models(("A", 100))
     variants[0]["model_data_url"] = "https://example.com/model.tar.gz"
     context["environments"]["dev"].update(endpoints_enabled=True, sagemaker={"variants": variants})
-    problems_of(context)
+    assert problems_of(context) == [
+        "environment 'dev', field 'sagemaker.variants.0.model_data_url': must be s3://<bucket>/<key> "
+        "(got 'https://example.com/model.tar.gz')"
+    ]
 
 
 # --- every problem at once -------------------------------------------------------------------------------------------
@@ -576,9 +604,11 @@ def test_naming_problems_of_several_environments_are_all_listed(context: dict[st
     context["project"] = "p" * 27
     for env in ("dev", "staging", "prod"):
         context["environments"][env]["suffix"] = "s" * 16
-    problems = problems_of(context)
-    assert [p.split(":")[0] for p in problems] == [
-        f"environment '{env}', field 'project/suffix'" for env in ("dev", "staging", "prod")
+    assert problems_of(context) == [
+        f"environment '{env}', field 'project/suffix': s3_bucket name for component 'model-artifacts' "
+        f"('{'p' * 27}-model-artifacts-{env}-{'s' * 16}') is {length} chars; allowed: 3-63 chars of a-z 0-9 . -, "
+        "DNS-compatible. Shorten the project name or the suffix."
+        for env, length in (("dev", 64), ("staging", 68), ("prod", 65))
     ]
 
 
@@ -586,10 +616,11 @@ def test_naming_problem_listed_together_with_a_schema_problem(context: dict[str,
     context["project"] = "p" * 27
     context["environments"]["dev"]["suffix"] = "s" * 16
     context["environments"]["prod"]["kinesis"]["shards"] = 2
-    problems = problems_of(context)
-    assert [p.split(":")[0] for p in problems] == [
-        "environment 'prod', field 'kinesis.shards'",
-        "environment 'dev', field 'project/suffix'",
+    assert problems_of(context) == [
+        f"environment 'prod', field 'kinesis.shards': {UNKNOWN_KEY}",
+        f"environment 'dev', field 'project/suffix': s3_bucket name for component 'model-artifacts' "
+        f"('{'p' * 27}-model-artifacts-dev-{'s' * 16}') is 64 chars; allowed: 3-63 chars of a-z 0-9 . -, "
+        "DNS-compatible. Shorten the project name or the suffix.",
     ]
 
 
@@ -620,11 +651,18 @@ def _phase_two_ready(context: dict[str, Any]) -> dict[str, Any]:
     return context
 
 
-@pytest.mark.parametrize(("value", "expected"), [("true", True), ("TRUE", True), ("True", True), ("false", False)])
-def test_endpoint_override_applies(context: dict[str, Any], value: str, expected: bool) -> None:
-    config = parse(_phase_two_ready(context), {ENDPOINT_OVERRIDE: value})
-    assert config.environments["dev"].endpoints_enabled is expected
-    assert config.environments["staging"].endpoints_enabled is False
+@pytest.mark.parametrize("value", ["true", "TRUE", "True"])
+def test_endpoint_override_true_turns_phase_two_on(context: dict[str, Any], value: str) -> None:
+    assert parse(_phase_two_ready(context), {ENDPOINT_OVERRIDE: value}).environments["dev"].endpoints_enabled is True
+
+
+def test_endpoint_override_leaves_other_environments_alone(context: dict[str, Any]) -> None:
+    config = parse(_phase_two_ready(context), {ENDPOINT_OVERRIDE: "true"})
+    assert {env: c.endpoints_enabled for env, c in config.environments.items()} == {
+        "dev": True,
+        "staging": False,
+        "prod": False,
+    }
 
 
 def test_endpoint_override_false_turns_phase_two_off(context: dict[str, Any]) -> None:
@@ -639,8 +677,7 @@ def test_endpoint_override_env_name_is_case_insensitive(context: dict[str, Any])
 
 
 def test_endpoint_override_true_still_needs_models(context: dict[str, Any]) -> None:
-    [problem] = problems_of(context, {ENDPOINT_OVERRIDE: "true"})
-    assert problem.startswith(PHASE_TWO_MISSING.format(missing="['A', 'B']"))
+    assert problems_of(context, {ENDPOINT_OVERRIDE: "true"}) == [PHASE_TWO_MISSING.format(missing="['A', 'B']")]
 
 
 @pytest.mark.parametrize("value", ["1", "yes", "", " true", "on"])
@@ -664,7 +701,8 @@ def test_endpoint_override_for_environment_not_in_context(context: dict[str, Any
 
 
 def test_unrelated_environment_variables_are_ignored(context: dict[str, Any]) -> None:
-    parse(context, {"ML_PIPELINE_ENDPOINTS_ENABLED": "true", "ML_PIPELINE_OTHER_DEV": "x", "HOME": "/root"})
+    unrelated = {"ML_PIPELINE_ENDPOINTS_ENABLED": "true", "ML_PIPELINE_OTHER_DEV": "x", "HOME": "/root"}
+    assert parse(context, unrelated) == parse(context)
 
 
 def test_override_read_from_os_environ_by_default(context: dict[str, Any], monkeypatch: pytest.MonkeyPatch) -> None:
@@ -687,10 +725,18 @@ def test_parse_config_does_not_mutate_the_callers_dict(context: dict[str, Any]) 
 
 def test_parse_config_does_not_mutate_on_error(context: dict[str, Any]) -> None:
     before = copy.deepcopy(context)
-    problems_of(context, {ENDPOINT_OVERRIDE: "true", "ML_PIPELINE_ENDPOINTS_ENABLED_QA": "true"})
+    assert problems_of(context, {ENDPOINT_OVERRIDE: "true", "ML_PIPELINE_ENDPOINTS_ENABLED_QA": "true"}) == [
+        "ML_PIPELINE_ENDPOINTS_ENABLED_QA: no environment 'qa'; allowed: dev, staging, prod",
+        PHASE_TWO_MISSING.format(missing="['A', 'B']"),
+    ]
     assert context == before
 
 
 def test_override_with_null_environments_is_a_config_error(context: dict[str, Any]) -> None:
     context["environments"] = None
-    problems_of(context, {ENDPOINT_OVERRIDE: "true"})
+    problems = problems_of(context, {ENDPOINT_OVERRIDE: "true"})
+    # Today the override also reports "ML_PIPELINE_ENDPOINTS_ENABLED_DEV: no environment 'dev'; allowed: dev, staging,
+    # prod", which contradicts itself and only repeats the real problem; it is deliberately not pinned here.
+    assert [p for p in problems if not p.startswith(f"{ENDPOINT_OVERRIDE}:")] == [
+        "field 'environments': Input should be a valid dictionary (got None)"
+    ]
