@@ -23,7 +23,7 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 RUN := $(VENV)/bin/python
 
-.PHONY: help install tf-config synth test test-unit lint fmt bench clean
+.PHONY: help install tf-config synth test test-unit check lint typecheck fmt bench clean
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -56,9 +56,18 @@ test: install  ## the whole verification ladder: unit, handlers, validate, check
 test-unit: $(VENV)/.synced  ## only the fast tests (no terraform, checkov or emulator)
 	$(RUN) -m pytest -m "not terraform and not checkov and not emulator"
 
-lint: $(VENV)/.synced  ## ruff lint + format check
+check: lint typecheck test-unit  ## the gate before every commit: ruff lint + format check + mypy + the fast tests
+
+lint: $(VENV)/.synced  ## ruff lint (incl. complexity) + format check
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+
+# Two runs, because the two layers have different module roots: the app imports constructs/<m>.py as constructs.<m>
+# (repo root as base), while each function's zip has lambda_src/<fn>/<fn>.py and mlp_common/ at its root.
+LAMBDA_MODULES := mlp_common $(foreach fn,preprocess inference stream_consumer evaluate traffic_shift,$(fn)/$(fn).py)
+typecheck: $(VENV)/.synced  ## mypy (pydantic plugin) over stacks/, constructs/, main.py and lambda_src/
+	MYPYPATH=. $(VENV)/bin/mypy stacks constructs/*.py main.py
+	cd lambda_src && ../$(VENV)/bin/mypy --config-file ../pyproject.toml $(LAMBDA_MODULES)
 
 fmt: $(VENV)/.synced  ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .

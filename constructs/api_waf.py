@@ -12,7 +12,9 @@ from typing import Any
 
 from constructs import Construct
 from constructs.aws_modules import aws
-from constructs.naming import Kind, Naming
+from constructs.log_group import LogsSettings, owned_log_group
+from constructs.naming import Naming
+from constructs.refs import KeyRef
 
 # The managed rule groups of the web ACL, in evaluation order; the per-IP rate limit runs after the first one.
 MANAGED_RULE_GROUPS = (
@@ -30,7 +32,7 @@ COUNTED_MANAGED_RULES = {
     "AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",),
     "AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",),
 }
-WAF_RATE_LIMIT_RANGE = (100, 2_000_000_000)  # requests per 5-minute window per client IP (ApiConfig's bounds)
+WAF_RATE_LIMIT_RANGE = (100, 2_000_000_000)  # requests per 5-minute window per client IP (WAF's rate-based rule)
 
 
 @dataclass(frozen=True)
@@ -41,8 +43,8 @@ class ApiWafProps:
     api_name: str  # name of the REST API: the log group is aws-waf-logs-<api_name>
     stage_arn: str  # the API stage the web ACL is associated with
     rate_limit: int  # requests per 5 minutes per client IP before WAF blocks (WAF_RATE_LIMIT_RANGE)
-    ops_key_arn: str  # KMS key of the WAF log group
-    log_retention_days: int  # retention of the WAF log group
+    ops_key: KeyRef  # KMS key of the WAF log group
+    logs: LogsSettings  # retention of the WAF log group
 
 
 def build_api_waf(scope: Construct, props: ApiWafProps) -> Any:
@@ -101,9 +103,14 @@ def build_api_waf(scope: Construct, props: ApiWafProps) -> Any:
     )
     # WAF only delivers to log groups whose name starts with "aws-waf-logs-".
     log_name = f"aws-waf-logs-{props.api_name}"
-    props.naming.check(log_name, Kind.LOG_GROUP, "api waf logs")
-    log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
-        scope, "waf-logs", name=log_name, kms_key_id=props.ops_key_arn, retention_in_days=props.log_retention_days
+    log_group = owned_log_group(
+        scope,
+        "waf-logs",
+        naming=props.naming,
+        name=log_name,
+        component="api waf logs",
+        retention_days=props.logs.retention_days,
+        kms_key_arn=props.ops_key.arn,
     )
     logging = aws.wafv2_web_acl_logging_configuration
     logging.Wafv2WebAclLoggingConfiguration(

@@ -1,29 +1,48 @@
 """The S3 data lake: raw, processed, model-artifacts, athena-results, and the access-logs bucket (ARCHITECTURE §4)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
+
+from pydantic import Field, model_validator
 
 from constructs import Construct
+from constructs.aws_limits import MAX_DAYS
 from constructs.naming import Kind, Naming
 from constructs.policy import allow_access_log_delivery
+from constructs.refs import KeyRef
 from constructs.secure_bucket import SecureBucket, SecureBucketProps, Transition
+from constructs.settings import Settings
+
+
+class DataLakeSettings(Settings):
+    """Knobs of the data lake (``data_lake`` in cdktf.json): lifecycle of the buckets, in days."""
+
+    infrequent_access_days: int = Field(30, ge=30, le=MAX_DAYS)  # S3 requires ≥ 30 days before STANDARD_IA
+    glacier_days: int = Field(90, ge=1, le=MAX_DAYS)  # raw/processed objects move to Glacier Flexible Retrieval
+    expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # raw/processed objects are deleted
+    noncurrent_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old object versions are deleted (every bucket)
+    athena_results_expire_days: int = Field(30, ge=1, le=MAX_DAYS)  # query results are deleted
+    access_logs_expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # server access logs are deleted
+    raw_event_prefix: str = Field("incoming/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")  # objects here start workflows
+    force_destroy: bool = False  # let `destroy` empty buckets (dev/emulator only; refused with protect_stateful)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> "DataLakeSettings":
+        if not self.infrequent_access_days < self.glacier_days < self.expire_days:
+            raise ValueError("need infrequent_access_days < glacier_days < expire_days")
+        return self
 
 
 @dataclass(frozen=True)
 class DataLakeProps:
-    """Buckets of the ML data lake."""
+    """Buckets of the ML data lake: what they are wired to; their knobs are ``settings``."""
 
     naming: Naming
     account_id: str  # only this account's buckets may write access logs
-    data_key_arn: str  # encrypts raw, processed and athena-results
-    ml_key_arn: str  # encrypts model artifacts
-    infrequent_access_days: int = 30  # raw/processed → STANDARD_IA
-    glacier_days: int = 90  # raw/processed → GLACIER
-    expire_days: int = 365  # raw/processed objects are deleted
-    noncurrent_expire_days: int = 90  # every bucket: old versions are deleted
-    athena_results_expire_days: int = 30  # query results are deleted
-    access_logs_expire_days: int = 365  # access logs are deleted
-    force_destroy: bool = False  # dev/emulator only
-    prevent_destroy: bool = False  # prod: Terraform refuses to destroy the buckets
+    data_key: KeyRef  # encrypts raw, processed and athena-results
+    ml_key: KeyRef  # encrypts model artifacts
+    prevent_destroy: bool = False  # protect_stateful: Terraform refuses to destroy the buckets
+    settings: DataLakeSettings = field(default_factory=DataLakeSettings)
 
 
 class DataLake(Construct):
@@ -31,17 +50,17 @@ class DataLake(Construct):
 
     def __init__(self, scope: Construct, id: str, props: DataLakeProps) -> None:
         super().__init__(scope, id)
-        n = props.naming
+        n, lake = props.naming, props.settings
 
-        def bucket(component: str, **overrides) -> SecureBucket:
+        def bucket(component: str, **overrides: Any) -> SecureBucket:
             name = n.name(component, Kind.S3_BUCKET)
             settings = {
                 "name": name,
-                "kms_key_arn": props.data_key_arn,
+                "kms_key_arn": props.data_key.arn,
                 "access_logs": self.logs,
                 "access_logs_prefix": f"{component}/",
-                "noncurrent_expire_days": props.noncurrent_expire_days,
-                "force_destroy": props.force_destroy,
+                "noncurrent_expire_days": lake.noncurrent_expire_days,
+                "force_destroy": lake.force_destroy,
                 "prevent_destroy": props.prevent_destroy,
                 **overrides,
             }
@@ -56,18 +75,18 @@ class DataLake(Construct):
                 name=logs_name,
                 kms_key_arn=None,
                 access_logs=None,
-                noncurrent_expire_days=props.noncurrent_expire_days,
-                expire_days=props.access_logs_expire_days,
-                force_destroy=props.force_destroy,
+                noncurrent_expire_days=lake.noncurrent_expire_days,
+                expire_days=lake.access_logs_expire_days,
+                force_destroy=lake.force_destroy,
                 prevent_destroy=props.prevent_destroy,
                 extra_policy=(allow_access_log_delivery(logs_name, props.account_id, f"{n.project}-*"),),
             ),
         )
         tiers = (
-            Transition(props.infrequent_access_days, "STANDARD_IA"),
-            Transition(props.glacier_days, "GLACIER"),
+            Transition(lake.infrequent_access_days, "STANDARD_IA"),
+            Transition(lake.glacier_days, "GLACIER"),
         )
-        self.raw = bucket("raw", transitions=tiers, expire_days=props.expire_days)
-        self.processed = bucket("processed", transitions=tiers, expire_days=props.expire_days)
-        self.model_artifacts = bucket("model-artifacts", kms_key_arn=props.ml_key_arn)
-        self.athena_results = bucket("athena-results", expire_days=props.athena_results_expire_days)
+        self.raw = bucket("raw", transitions=tiers, expire_days=lake.expire_days)
+        self.processed = bucket("processed", transitions=tiers, expire_days=lake.expire_days)
+        self.model_artifacts = bucket("model-artifacts", kms_key_arn=props.ml_key.arn)
+        self.athena_results = bucket("athena-results", expire_days=lake.athena_results_expire_days)

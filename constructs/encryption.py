@@ -7,10 +7,14 @@ alerts, queues) and ``ml`` (model artifacts, SageMaker). A key policy always nam
 
 from dataclasses import dataclass, field
 
+from pydantic import Field
+
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.naming import Naming
 from constructs.policy import Statement, document
+from constructs.refs import KeyRef
+from constructs.settings import Settings
 
 # What a service needs to encrypt and decrypt its own data with a customer-managed key.
 _SERVICE_USE = ["kms:Decrypt", "kms:DescribeKey", "kms:Encrypt", "kms:GenerateDataKey*", "kms:ReEncrypt*"]
@@ -27,16 +31,22 @@ class ServiceGrant:
     source_account: bool = True  # some services (CloudWatch Logs) do not send aws:SourceAccount
 
 
+class KmsSettings(Settings):
+    """Knobs of the environment's keys (``kms`` in cdktf.json)."""
+
+    deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before a scheduled deletion (KMS: 7-30)
+
+
 @dataclass(frozen=True)
 class KmsKeyProps:
-    """One customer-managed key."""
+    """One customer-managed key: what it is for and who may use it; its knobs are ``settings``."""
 
     naming: Naming
     component: str  # e.g. "data": alias is alias/{project}-{component}-key-{env}
     description: str  # why the key exists
     account_id: str  # account whose root administers the key
     services: tuple[ServiceGrant, ...] = ()  # service principals that may use the key
-    deletion_window_days: int = 30  # waiting period before deletion (7-30)
+    settings: KmsSettings = field(default_factory=KmsSettings)
 
 
 def key_policy(account_id: str, services: tuple[ServiceGrant, ...]) -> str:
@@ -73,15 +83,13 @@ class KmsKey(Construct):
 
     def __init__(self, scope: Construct, id: str, props: KmsKeyProps) -> None:
         super().__init__(scope, id)
-        if not 7 <= props.deletion_window_days <= 30:
-            raise ValueError(f"{props.component} key: deletion_window_days must be 7-30")
         self.alias_name = props.naming.alias(f"{props.component}-key")
         self.key = aws.kms_key.KmsKey(
             self,
             "key",
             description=props.description,
             enable_key_rotation=True,
-            deletion_window_in_days=props.deletion_window_days,
+            deletion_window_in_days=props.settings.deletion_window_days,
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             policy=key_policy(props.account_id, props.services),
@@ -89,6 +97,7 @@ class KmsKey(Construct):
         self.alias = aws.kms_alias.KmsAlias(self, "alias", name=self.alias_name, target_key_id=self.key.key_id)
         self.arn: str = self.key.arn
         self.key_id: str = self.key.key_id
+        self.ref = KeyRef(self.arn)
 
 
 def logs_grant(region: str, account_id: str) -> ServiceGrant:

@@ -1,8 +1,9 @@
 """The five Lambda functions of the pipeline and their grants (ARCHITECTURE §5).
 
 Each is a :class:`~constructs.lambda_function.LambdaFunction` with its own least-privilege role, log group and
-dead-letter queue; the secure defaults every function gets are in ``constructs/lambda_function.py``. This module adds
-each function's settings and the grants of lambda_src/README.md on exact ARNs.
+dead-letter queue; the secure defaults every function gets are in ``constructs/lambda_function.py``. This module owns
+the functions' knobs (:class:`FunctionsSettings`), the environment variable names the handlers read, and the grants of
+lambda_src/README.md on exact ARNs.
 
 The Kinesis event source mapping and the API Gateway integration are built by their own constructs. The stream
 consumer's role may already send to its DLQ, so that queue can be the mapping's on-failure destination.
@@ -10,93 +11,102 @@ consumer's role may already send to its DLQ, so that queue can be the mapping's 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Literal
 
 from cdktf import Token
+from pydantic import Field
 
 from constructs import Construct
 from constructs.lambda_function import LambdaFunction, LambdaFunctionProps
-from constructs.naming import Naming
+from constructs.log_group import LogsSettings
 from constructs.packaging import DEFAULT_OUT_DIR
 from constructs.policy import Statement, allow
+from constructs.refs import BucketRef, Deployment, KeyRef, StreamRef, TableRef
+from constructs.settings import Settings
+from constructs.tables import REGISTRY_STATUS_INDEX
+
+# Environment variable names: a contract with the handlers in lambda_src/ (each is read there by this exact name).
+ENV_ENDPOINTS_ENABLED = "ENDPOINTS_ENABLED"
+ENV_ENDPOINT_NAME = "ENDPOINT_NAME"
+ENV_PROCESSED_BUCKET = "PROCESSED_BUCKET"
+ENV_MODEL_ARTIFACTS_BUCKET = "MODEL_ARTIFACTS_BUCKET"
+ENV_BASELINE_KEY = "BASELINE_KEY"
+ENV_MAX_OBJECT_BYTES = "MAX_OBJECT_BYTES"
+ENV_FEATURE_COUNT = "FEATURE_COUNT"
+ENV_PREDICTIONS_TABLE = "PREDICTIONS_TABLE"
+ENV_MODEL_REGISTRY_TABLE = "MODEL_REGISTRY_TABLE"
+ENV_PREDICTIONS_TTL_DAYS = "PREDICTIONS_TTL_DAYS"
+ENV_BATCH_WRITE_MAX_ATTEMPTS = "BATCH_WRITE_MAX_ATTEMPTS"
+ENV_BATCH_WRITE_BASE_DELAY_MS = "BATCH_WRITE_BASE_DELAY_MS"
+ENV_METRIC_NAME = "METRIC_NAME"
+ENV_METRIC_THRESHOLD = "METRIC_THRESHOLD"
+ENV_METRIC_GOAL = "METRIC_GOAL"
+
+# Fixed by the pipeline's design, not per-environment knobs (cdktf.json does not set them).
+BASELINE_KEY = "baseline/feature_stats.json"  # drift baseline in the model-artifacts bucket (written by training)
+MAX_OBJECT_BYTES = 50 * 1024 * 1024  # preprocess refuses larger raw objects: one object is read into memory
+BATCH_WRITE_MAX_ATTEMPTS = 5  # stream_consumer BatchWriteItem attempts per chunk before the record is reported failed
+BATCH_WRITE_BASE_DELAY_MS = 50  # stream_consumer backoff base (doubles per attempt), well inside the function timeout
+
+
+class FunctionsSettings(Settings):
+    """Settings shared by the five Lambda functions (§5)."""
+
+    memory_mb: int = Field(512, ge=128, le=10240)
+    timeout_seconds: int = Field(30, ge=1, le=900)
+    reserved_concurrency: int = Field(10, ge=1, le=1000)  # per function: caps cost and protects the tables
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    feature_count: int = Field(4, ge=1, le=1000)  # numeric features the model takes (validated by the handlers)
+    # training metric the evaluate function checks (SageMaker metric names: letters, digits and _ : . - /)
+    metric_name: str = Field("validation:auc", pattern=r"^[A-Za-z0-9_:./-]{1,255}$")
+    metric_threshold: float = Field(0.8, ge=-1e12, le=1e12)  # a model passes evaluation at or beyond this value
+    metric_goal: Literal["maximize", "minimize"] = "maximize"
 
 
 @dataclass(frozen=True)
 class FunctionsProps:
-    """The pipeline's five functions and the resources they are granted (plain strings: names, ARNs)."""
+    """What the five functions are wired to (names and ARNs of other constructs); their knobs are ``settings``."""
 
-    naming: Naming
-    account_id: str  # account of the functions
-    region: str  # region of the functions
+    deployment: Deployment  # naming, account and region of the functions
     source_root: Path  # lambda_src/ folder
-    raw_bucket_name: str  # preprocess reads uploads here
-    raw_bucket_arn: str
-    processed_bucket_name: str  # preprocess writes processed/ and rejected/ here
-    processed_bucket_arn: str
-    model_artifacts_bucket_name: str  # preprocess reads the drift baseline here
-    model_artifacts_bucket_arn: str
-    predictions_table_name: str  # inference and stream_consumer write predictions
-    predictions_table_arn: str
-    model_registry_table_name: str  # inference lists approved models (GSI by-status)
-    model_registry_table_arn: str
-    stream_arn: str  # Kinesis stream read by stream_consumer's event source mapping
-    data_key_arn: str  # encrypts buckets raw/processed, the tables and the stream
-    ml_key_arn: str  # encrypts the model-artifacts bucket (the baseline)
-    ops_key_arn: str  # encrypts log groups, DLQs and environment variables
+    raw_bucket: BucketRef  # preprocess reads uploads here
+    processed_bucket: BucketRef  # preprocess writes processed/ and rejected/ here
+    model_artifacts_bucket: BucketRef  # preprocess reads the drift baseline here
+    predictions_table: TableRef  # inference and stream_consumer write predictions
+    model_registry_table: TableRef  # inference lists approved models (GSI REGISTRY_STATUS_INDEX)
+    stream: StreamRef  # Kinesis stream read by stream_consumer's event source mapping
+    data_key: KeyRef  # encrypts buckets raw/processed, the tables and the stream
+    ml_key: KeyRef  # encrypts the model-artifacts bucket (the baseline)
+    ops_key: KeyRef  # encrypts log groups, DLQs and environment variables
     endpoint_name: str  # SageMaker endpoint (ENDPOINT_NAME is set in phase one too)
     endpoint_arn: str  # granted only when endpoints_enabled
-    endpoints_enabled: bool = False  # the phase flag: phase one grants nothing on the endpoint
-    predictions_ttl_days: int = 30  # predictions expire this many days after they are written
-    feature_count: int = 4  # numeric features the model takes
-    metric_name: str = "validation:auc"  # training metric the evaluate function checks
-    metric_threshold: float = 0.8  # a model passes at or beyond this value
-    metric_goal: str = "maximize"  # maximize | minimize
-    memory_mb: int = 512  # every function
-    timeout_seconds: int = 30  # every function
-    reserved_concurrency: int = 10  # per function
-    log_level: str = "INFO"
-    log_retention_days: int = 365
-    baseline_key: str = "baseline/feature_stats.json"  # drift baseline in the model-artifacts bucket
-    max_object_bytes: int = 50 * 1024 * 1024  # preprocess refuses larger raw objects
-    batch_write_max_attempts: int = 5  # stream_consumer BatchWriteItem attempts per chunk
-    batch_write_base_delay_ms: int = 50  # stream_consumer backoff base
-    registry_status_index: str = "by-status"  # GSI of the model registry that inference queries
-    partition: str = "aws"
+    endpoints_enabled: bool  # the phase flag: phase one grants nothing on the endpoint
+    predictions_ttl_days: int  # the predictions table's TTL setting: handlers stamp expires_at with it
+    settings: FunctionsSettings  # memory, timeout, concurrency, log level, features, evaluation metric
+    logs: LogsSettings  # retention of the functions' log groups
     build_dir: Path = DEFAULT_OUT_DIR  # cache folder of the built zips
 
 
-def _is_token(value: Any) -> bool:
-    return isinstance(value, str) and Token.is_unresolved(value)
-
-
 def _validate_functions(props: FunctionsProps) -> None:
-    problems = []
-    if props.metric_goal not in ("maximize", "minimize"):
-        problems.append(f"metric_goal must be maximize or minimize (got {props.metric_goal!r})")
-    for name in ("predictions_ttl_days", "feature_count", "max_object_bytes", "batch_write_max_attempts"):
-        if getattr(props, name) < 1:
-            problems.append(f"{name} must be ≥ 1 (got {getattr(props, name)})")
-    if props.batch_write_base_delay_ms < 0:
-        problems.append(f"batch_write_base_delay_ms must be ≥ 0 (got {props.batch_write_base_delay_ms})")
-    if not props.metric_name:
-        problems.append("metric_name is required")
-    if not props.baseline_key or props.baseline_key.startswith("/") or "*" in props.baseline_key:
-        problems.append(f"baseline_key must be an object key without wildcards (got {props.baseline_key!r})")
-    for name in (
-        "raw_bucket_arn",
-        "processed_bucket_arn",
-        "model_artifacts_bucket_arn",
-        "predictions_table_arn",
-        "model_registry_table_arn",
-        "stream_arn",
-        "data_key_arn",
-        "ml_key_arn",
-        "ops_key_arn",
-        "endpoint_arn",
-    ):
-        value = getattr(props, name)
-        if not _is_token(value) and (not value.startswith("arn:") or "*" in value):
-            problems.append(f"{name} must be an exact ARN (got {value!r})")
+    """Every ARN a grant names must be exact (the settings model has checked the knobs)."""
+    p = props
+    arns = {
+        "raw_bucket.arn": p.raw_bucket.arn,
+        "processed_bucket.arn": p.processed_bucket.arn,
+        "model_artifacts_bucket.arn": p.model_artifacts_bucket.arn,
+        "predictions_table.arn": p.predictions_table.arn,
+        "model_registry_table.arn": p.model_registry_table.arn,
+        "stream.arn": p.stream.arn,
+        "data_key.arn": p.data_key.arn,
+        "ml_key.arn": p.ml_key.arn,
+        "ops_key.arn": p.ops_key.arn,
+        "endpoint_arn": p.endpoint_arn,
+    }
+    problems = [
+        f"{name} must be an exact ARN (got {value!r})"
+        for name, value in arns.items()
+        if not Token.is_unresolved(value) and (not value.startswith("arn:") or "*" in value)
+    ]
     if problems:
         raise ValueError("functions: " + "; ".join(problems))
 
@@ -106,66 +116,67 @@ def _flag(value: bool) -> str:
 
 
 class Functions(Construct):
-    """Exposes ``preprocess``, ``inference``, ``stream_consumer``, ``evaluate``, ``traffic_shift`` and ``all``."""
+    """Exposes ``preprocess``, ``inference``, ``stream_consumer``, ``evaluate``, ``traffic_shift`` (each with its
+    ``ref``) and ``all``."""
 
     def __init__(self, scope: Construct, id: str, props: FunctionsProps) -> None:
         super().__init__(scope, id)
         _validate_functions(props)
         self._props = props
-        p = props
-        endpoint = {"ENDPOINTS_ENABLED": _flag(p.endpoints_enabled), "ENDPOINT_NAME": p.endpoint_name}
-        use_data_key = allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [p.data_key_arn])
+        p, s = props, props.settings
+        endpoint = {ENV_ENDPOINTS_ENABLED: _flag(p.endpoints_enabled), ENV_ENDPOINT_NAME: p.endpoint_name}
+        features = {ENV_FEATURE_COUNT: str(s.feature_count)}
+        predictions = {
+            ENV_PREDICTIONS_TABLE: p.predictions_table.name,
+            ENV_PREDICTIONS_TTL_DAYS: str(p.predictions_ttl_days),
+        }
+        use_data_key = allow("UseDataKey", ["kms:Decrypt", "kms:GenerateDataKey"], [p.data_key.arn])
         invoke_endpoint = (
             [allow("InvokeEndpoint", ["sagemaker:InvokeEndpoint"], [p.endpoint_arn])] if p.endpoints_enabled else []
         )
+        artifacts_arn = p.model_artifacts_bucket.arn
 
         self.preprocess = self._function(
             "preprocess",
             "Validates and normalizes raw objects into the processed bucket; emits the data-drift metric",
             {
-                "PROCESSED_BUCKET": p.processed_bucket_name,
-                "MODEL_ARTIFACTS_BUCKET": p.model_artifacts_bucket_name,
-                "BASELINE_KEY": p.baseline_key,
-                "MAX_OBJECT_BYTES": str(p.max_object_bytes),
-                "FEATURE_COUNT": str(p.feature_count),
+                ENV_PROCESSED_BUCKET: p.processed_bucket.name,
+                ENV_MODEL_ARTIFACTS_BUCKET: p.model_artifacts_bucket.name,
+                ENV_BASELINE_KEY: BASELINE_KEY,
+                ENV_MAX_OBJECT_BYTES: str(MAX_OBJECT_BYTES),
+                **features,
             },
             (
-                allow("ReadRawObjects", ["s3:GetObject"], [f"{p.raw_bucket_arn}/*"]),
+                allow("ReadRawObjects", ["s3:GetObject"], [f"{p.raw_bucket.arn}/*"]),
                 allow(
                     "WriteProcessedAndRejected",
                     ["s3:PutObject"],
-                    [f"{p.processed_bucket_arn}/processed/*", f"{p.processed_bucket_arn}/rejected/*"],
+                    [f"{p.processed_bucket.arn}/processed/*", f"{p.processed_bucket.arn}/rejected/*"],
                 ),
-                allow("ReadBaseline", ["s3:GetObject"], [f"{p.model_artifacts_bucket_arn}/{p.baseline_key}"]),
+                allow("ReadBaseline", ["s3:GetObject"], [f"{artifacts_arn}/{BASELINE_KEY}"]),
                 # Lets S3 answer NoSuchKey (not AccessDenied) for a missing baseline, and lists nothing else.
                 allow(
                     "ListBaselineKeyOnly",
                     ["s3:ListBucket"],
-                    [p.model_artifacts_bucket_arn],
-                    Condition={"StringEquals": {"s3:prefix": p.baseline_key}},
+                    [artifacts_arn],
+                    Condition={"StringEquals": {"s3:prefix": BASELINE_KEY}},
                 ),
                 use_data_key,
                 # The model-artifacts bucket (and so the baseline) is encrypted with the ML key: read only.
-                allow("DecryptBaselineWithMlKey", ["kms:Decrypt"], [p.ml_key_arn]),
+                allow("DecryptBaselineWithMlKey", ["kms:Decrypt"], [p.ml_key.arn]),
             ),
         )
         self.inference = self._function(
             "inference",
             "Answers the prediction API from the SageMaker endpoint and records each prediction",
-            {
-                **endpoint,
-                "PREDICTIONS_TABLE": p.predictions_table_name,
-                "MODEL_REGISTRY_TABLE": p.model_registry_table_name,
-                "PREDICTIONS_TTL_DAYS": str(p.predictions_ttl_days),
-                "FEATURE_COUNT": str(p.feature_count),
-            },
+            {**endpoint, **predictions, ENV_MODEL_REGISTRY_TABLE: p.model_registry_table.name, **features},
             (
                 *invoke_endpoint,
-                allow("PutPrediction", ["dynamodb:PutItem"], [p.predictions_table_arn]),
+                allow("PutPrediction", ["dynamodb:PutItem"], [p.predictions_table.arn]),
                 allow(
                     "QueryApprovedModels",
                     ["dynamodb:Query"],
-                    [f"{p.model_registry_table_arn}/index/{p.registry_status_index}"],
+                    [f"{p.model_registry_table.arn}/index/{REGISTRY_STATUS_INDEX}"],
                 ),
                 use_data_key,
             ),
@@ -175,15 +186,14 @@ class Functions(Construct):
             "Validates Kinesis inference requests, predicts (phase two) and stores them in batches",
             {
                 **endpoint,
-                "PREDICTIONS_TABLE": p.predictions_table_name,
-                "PREDICTIONS_TTL_DAYS": str(p.predictions_ttl_days),
-                "FEATURE_COUNT": str(p.feature_count),
-                "BATCH_WRITE_MAX_ATTEMPTS": str(p.batch_write_max_attempts),
-                "BATCH_WRITE_BASE_DELAY_MS": str(p.batch_write_base_delay_ms),
+                **predictions,
+                **features,
+                ENV_BATCH_WRITE_MAX_ATTEMPTS: str(BATCH_WRITE_MAX_ATTEMPTS),
+                ENV_BATCH_WRITE_BASE_DELAY_MS: str(BATCH_WRITE_BASE_DELAY_MS),
             },
             (
                 *invoke_endpoint,
-                allow("BatchWritePredictions", ["dynamodb:BatchWriteItem"], [p.predictions_table_arn]),
+                allow("BatchWritePredictions", ["dynamodb:BatchWriteItem"], [p.predictions_table.arn]),
                 # What the event source mapping calls with this role (no SubscribeToShard: no enhanced fan-out).
                 allow(
                     "ReadInferenceStream",
@@ -194,7 +204,7 @@ class Functions(Construct):
                         "kinesis:GetShardIterator",
                         "kinesis:ListShards",
                     ],
-                    [p.stream_arn],
+                    [p.stream.arn],
                 ),
                 use_data_key,
             ),
@@ -203,9 +213,9 @@ class Functions(Construct):
             "evaluate",
             "Compares a training job's metric with the threshold",
             {
-                "METRIC_NAME": p.metric_name,
-                "METRIC_THRESHOLD": repr(float(p.metric_threshold)),
-                "METRIC_GOAL": p.metric_goal,
+                ENV_METRIC_NAME: s.metric_name,
+                ENV_METRIC_THRESHOLD: repr(float(s.metric_threshold)),
+                ENV_METRIC_GOAL: s.metric_goal,
             },
             (),
         )
@@ -233,21 +243,15 @@ class Functions(Construct):
             self,
             function.replace("_", "-"),
             LambdaFunctionProps(
-                naming=p.naming,
+                deployment=p.deployment,
                 function=function,
                 description=description,
-                account_id=p.account_id,
-                region=p.region,
-                ops_key_arn=p.ops_key_arn,
+                ops_key=p.ops_key,
                 source_root=p.source_root,
+                settings=p.settings,
+                logs=p.logs,
                 environment=environment,
                 statements=statements,
-                log_level=p.log_level,
-                log_retention_days=p.log_retention_days,
-                memory_mb=p.memory_mb,
-                timeout_seconds=p.timeout_seconds,
-                reserved_concurrency=p.reserved_concurrency,
-                partition=p.partition,
                 build_dir=p.build_dir,
             ),
         )

@@ -21,169 +21,59 @@ are built from that data, and the deployment's ``redeployment`` trigger is a SHA
 to the API definition creates a new deployment and nothing else does.
 """
 
-import hashlib
 import json
-import re
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from cdktf import TerraformResourceLifecycle
+from pydantic import Field
 
 from constructs import Construct
+from constructs.api_routes import ACCESS_LOG_FORMAT, INTEGRATIONS, MODELS, ROUTES, VALIDATORS, Route, definition
 from constructs.api_waf import WAF_RATE_LIMIT_RANGE, ApiWafProps, build_api_waf
+from constructs.aws_limits import CacheSize, QuotaPeriod
 from constructs.aws_modules import aws
-from constructs.naming import Kind, Naming
-from constructs.policy import document, service_principal
-from stacks.config_sections import CACHE_SIZES, QUOTA_PERIODS
+from constructs.log_group import LogsSettings, owned_log_group
+from constructs.naming import Kind, content_digest
+from constructs.policy import service_trust_policy
+from constructs.refs import Deployment, FunctionRef, KeyRef
+from constructs.settings import Settings
 
-# API Gateway's stage cache sizes (GB), as the API spells them.
 # AWS managed policy with exactly the CloudWatch Logs actions API Gateway needs to write execution/access logs.
 PUSH_TO_CLOUDWATCH_POLICY_ARN = "arn:aws:iam::aws:policy/service-role/AmazonAPIGatewayPushToCloudWatchLogs"
-FEATURES_PARAMETER = "method.request.querystring.features"
+STAGE_NAME = "v1"  # the stage, and so the URL path prefix
 
 
-@dataclass(frozen=True)
-class Route:
-    """One method of the API."""
+class ApiSettings(Settings):
+    """Knobs of the REST API in front of the inference function (``api`` in cdktf.json)."""
 
-    path: str  # resource path below the root, one segment (e.g. "predict")
-    method: str  # HTTP method
-    integration: str  # key of INTEGRATIONS: "lambda" (proxy to the inference function) or "mock"
-    validator: str  # key of VALIDATORS
-    api_key_required: bool = True
-    # Callers are identified by API key (usage plan), not by IAM or a user pool.
-    authorization: str = "NONE"
-    query_parameters: tuple[str, ...] = ()  # required query-string parameters
-    body_model: str | None = None  # key of MODELS, for application/json bodies
-    cache_key: tuple[str, ...] = ()  # method request parameters that key the stage cache
-    mock_response: str | None = None  # body of the 200 answer of a mock integration
-
-    @property
-    def key(self) -> str:
-        return f"{self.method.lower()}-{self.path}"
-
-    @property
-    def method_path(self) -> str:
-        """How stage method settings and execute-api ARNs name the method."""
-        return f"{self.path}/{self.method}"
-
-
-ROUTES: tuple[Route, ...] = (
-    Route("predict", "POST", "lambda", validator="body", body_model="PredictRequest"),
-    Route(
-        "predict",
-        "GET",
-        "lambda",
-        validator="parameters",
-        query_parameters=("features",),
-        cache_key=(FEATURES_PARAMETER,),
-    ),
-    Route("models", "GET", "lambda", validator="parameters"),
-    Route("health", "GET", "mock", validator="parameters", api_key_required=False, mock_response='{"status":"ok"}'),
-)
-
-# Integration settings per kind of route.
-INTEGRATIONS: dict[str, dict[str, Any]] = {
-    # Lambda is always invoked with POST, whatever the client's method.
-    "lambda": {"type": "AWS_PROXY", "integration_http_method": "POST"},
-    # A mock answers with the status code its request template selects (and the route's mock_response body).
-    "mock": {"type": "MOCK", "request_templates": {"application/json": '{"statusCode": 200}'}},
-}
-
-# JSON-schema (draft 4, the version API Gateway implements) models of request bodies.
-MODELS: dict[str, dict[str, Any]] = {
-    "PredictRequest": {
-        "$schema": "http://json-schema.org/draft-04/schema#",
-        "title": "PredictRequest",
-        "type": "object",
-        "required": ["features"],
-        "properties": {"features": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "number"}}},
-        "additionalProperties": False,
-    }
-}
-
-# Request validators: name -> (validate body, validate parameters).
-VALIDATORS: dict[str, tuple[bool, bool]] = {"body": (True, True), "parameters": (False, True)}
-
-# JSON access-log line. Numbers stay strings: $context values are substituted as text, and "-" stands for "none".
-ACCESS_LOG_FORMAT = json.dumps(
-    {
-        "requestId": "$context.requestId",
-        "ip": "$context.identity.sourceIp",
-        "caller": "$context.identity.caller",
-        "requestTime": "$context.requestTime",
-        "httpMethod": "$context.httpMethod",
-        "resourcePath": "$context.resourcePath",
-        "status": "$context.status",
-        "protocol": "$context.protocol",
-        "responseLength": "$context.responseLength",
-        "integrationLatency": "$context.integrationLatency",
-        "xrayTraceId": "$context.xrayTraceId",
-    },
-    separators=(",", ":"),
-)
+    # stage and usage-plan steady-state requests per second (at most API Gateway's account limit of 10,000)
+    throttle_rate_limit: int = Field(50, ge=1, le=10_000)
+    throttle_burst_limit: int = Field(100, ge=1, le=5_000)  # at most API Gateway's account burst of 5,000
+    quota_limit: int = Field(100_000, ge=1, le=2**31 - 1)  # requests per API key per quota period (a 32-bit field)
+    quota_period: QuotaPeriod = "DAY"
+    cache_enabled: bool = False  # stage cache for GET /predict (keyed by the query string)
+    cache_size_gb: CacheSize = "0.5"
+    cache_ttl_seconds: int = Field(300, ge=0, le=3600)
+    waf_enabled: bool = False  # WAF web ACL (managed rules + per-IP rate limit); on in prod
+    # requests per 5 minutes per client IP
+    waf_rate_limit: int = Field(2000, ge=WAF_RATE_LIMIT_RANGE[0], le=WAF_RATE_LIMIT_RANGE[1])
+    manage_account_logging_role: bool = True  # the account-wide API Gateway → CloudWatch Logs role (one per region)
 
 
 @dataclass(frozen=True)
 class InferenceApiProps:
-    """The inference REST API; the ApiConfig knobs (stacks/config_sections.py) keep their names and defaults."""
+    """The inference REST API: what it is wired to; its knobs are ``settings``."""
 
-    naming: Naming  # resource names
-    region: str  # region of the API (execution log group, IAM condition)
-    account_id: str  # account of the API (aws:SourceAccount conditions)
-    inference_function_name: str  # function the Lambda permissions are granted on
-    inference_invoke_arn: str  # the function's invoke ARN (integration URI)
-    inference_function_arn: str  # the function's ARN (documented on the API; the permission names the function)
-    ops_key_arn: str  # KMS key of the access, execution and WAF log groups
-    log_retention_days: int = 365  # retention of every log group of the API
-    throttle_rate_limit: int = 50  # stage and usage-plan steady-state requests per second
-    throttle_burst_limit: int = 100  # stage and usage-plan burst
-    quota_limit: int = 100_000  # requests per API key per quota period
-    quota_period: str = "DAY"  # DAY | WEEK | MONTH
-    cache_enabled: bool = False  # stage cache for GET /predict (keyed by the features query string)
-    cache_size_gb: str = "0.5"  # one of CACHE_SIZES
-    cache_ttl_seconds: int = 300  # 0-3600
-    waf_enabled: bool = False  # WAF web ACL on the stage (managed rules + per-IP rate limit)
-    waf_rate_limit: int = 2000  # requests per 5 minutes per client IP before WAF blocks
-    manage_account_logging_role: bool = True  # own the region-wide API Gateway -> CloudWatch Logs role setting
-    stage_name: str = "v1"  # stage (and URL path prefix)
-
-
-def _validate(props: InferenceApiProps) -> None:
-    problems = []
-    if not re.fullmatch(r"[A-Za-z0-9_-]{1,128}", props.stage_name):
-        problems.append(f"stage_name '{props.stage_name}' must be 1-128 letters, digits, - or _")
-    if props.throttle_rate_limit < 1 or props.throttle_burst_limit < 1:
-        problems.append("throttle_rate_limit and throttle_burst_limit must be >= 1")
-    if props.quota_limit < 1:
-        problems.append("quota_limit must be >= 1")
-    if props.quota_period not in QUOTA_PERIODS:
-        problems.append(f"quota_period '{props.quota_period}' must be one of {', '.join(QUOTA_PERIODS)}")
-    if props.cache_size_gb not in CACHE_SIZES:
-        problems.append(f"cache_size_gb '{props.cache_size_gb}' must be one of {', '.join(CACHE_SIZES)}")
-    if not 0 <= props.cache_ttl_seconds <= 3600:
-        problems.append("cache_ttl_seconds must be 0-3600")
-    low, high = WAF_RATE_LIMIT_RANGE
-    if not low <= props.waf_rate_limit <= high:
-        problems.append(f"waf_rate_limit must be {low}-{high}")
-    if props.log_retention_days < 1:
-        problems.append("log_retention_days must be >= 1")
-    if problems:
-        raise ValueError("inference API: " + "; ".join(problems))
-
-
-def definition() -> dict[str, Any]:
-    """Everything a deployment snapshots, as plain data (the input of the redeployment hash)."""
-    return {
-        "routes": [asdict(route) for route in ROUTES],
-        "integrations": INTEGRATIONS,
-        "models": MODELS,
-        "validators": {name: list(flags) for name, flags in VALIDATORS.items()},
-    }
+    deployment: Deployment  # names; region and account of the API (log groups, aws:SourceAccount conditions)
+    inference_function: FunctionRef  # the Lambda proxy target (name for permissions, invoke ARN for integrations)
+    ops_key: KeyRef  # KMS key of the access, execution and WAF log groups
+    settings: ApiSettings = field(default_factory=ApiSettings)
+    logs: LogsSettings = field(default_factory=LogsSettings)  # retention of every log group of the API
 
 
 def redeployment_hash() -> str:
-    return hashlib.sha256(json.dumps(definition(), sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return content_digest(definition(), 64)
 
 
 class InferenceApi(Construct):
@@ -192,15 +82,14 @@ class InferenceApi(Construct):
 
     def __init__(self, scope: Construct, id: str, props: InferenceApiProps) -> None:
         super().__init__(scope, id)
-        _validate(props)
         self._props = props
-        self._name = props.naming.name("api")
+        self._name = props.deployment.naming.name("api")
 
         self.rest_api = aws.api_gateway_rest_api.ApiGatewayRestApi(
             self,
             "api",
             name=self._name,
-            description=f"Inference API in front of {props.inference_function_arn}",
+            description=f"Inference API in front of {props.inference_function.arn}",
             api_key_source="HEADER",
             endpoint_configuration=aws.api_gateway_rest_api.ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
             # A replacement API (new id, new URL) is up before the old one goes; API names need not be unique.
@@ -241,11 +130,11 @@ class InferenceApi(Construct):
         for route in ROUTES:
             snapshot += self._route(route)
 
-        account = self._account_logging_role() if props.manage_account_logging_role else None
+        account = self._account_logging_role() if props.settings.manage_account_logging_role else None
         self._stage(snapshot, account)
         self._usage_plan()
         self._lambda_permissions()
-        self.web_acl = self._waf() if props.waf_enabled else None
+        self.web_acl = self._waf() if props.settings.waf_enabled else None
 
     # --- routes ----------------------------------------------------------------------------------------------------
 
@@ -271,7 +160,7 @@ class InferenceApi(Construct):
             f"integration-{route.key}",
             **common,
             **INTEGRATIONS[route.integration],
-            uri=props.inference_invoke_arn if proxy else None,
+            uri=props.inference_function.invoke_arn if proxy else None,
             cache_key_parameters=list(route.cache_key) or None,
         )
         if proxy:
@@ -298,20 +187,15 @@ class InferenceApi(Construct):
         stack per account and region may manage it (``manage_account_logging_role``); the others rely on it.
         Without it, enabling stage logging fails ("CloudWatch Logs role ARN must be set in account settings").
         """
-        props = self._props
-        trust = {
-            "Sid": "ApiGatewayAssumesRole",
-            "Effect": "Allow",
-            "Principal": service_principal("apigateway.amazonaws.com"),
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": props.account_id}},
-        }
+        where = self._props.deployment
         role = aws.iam_role.IamRole(
             self,
             "cloudwatch-role",
-            name=props.naming.name("apigw-logs", Kind.IAM_ROLE),
+            name=where.naming.name("apigw-logs", Kind.IAM_ROLE),
             description="API Gateway writes execution and access logs of every API in this region",
-            assume_role_policy=document(trust),
+            assume_role_policy=service_trust_policy(
+                "ApiGatewayAssumesRole", "apigateway.amazonaws.com", where.account_id
+            ),
         )
         # The managed policy is AWS's documented policy for this role (logs:Create*/Put*/Describe*/Get*/Filter*):
         # API Gateway creates the per-stage execution log groups itself, so it cannot be scoped to our groups.
@@ -329,10 +213,16 @@ class InferenceApi(Construct):
 
     # --- stage -------------------------------------------------------------------------------------------------------
 
-    def _log_group(self, id: str, name: str) -> Any:
+    def _log_group(self, id: str, name: str, component: str) -> Any:
         props = self._props
-        return aws.cloudwatch_log_group.CloudwatchLogGroup(
-            self, id, name=name, kms_key_id=props.ops_key_arn, retention_in_days=props.log_retention_days
+        return owned_log_group(
+            self,
+            id,
+            naming=props.deployment.naming,
+            name=name,
+            component=component,
+            retention_days=props.logs.retention_days,
+            kms_key_arn=props.ops_key.arn,
         )
 
     def _stage(self, snapshot: list[Any], account: Any) -> None:
@@ -346,29 +236,29 @@ class InferenceApi(Construct):
                 "redeployment": redeployment_hash(),
                 # An AWS_PROXY target change reaches the stage only through a new deployment; the ARN is a
                 # reference here (not in the hash) because unresolved tokens are not stable text.
-                "integration_uri": props.inference_invoke_arn,
+                "integration_uri": props.inference_function.invoke_arn,
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
             depends_on=snapshot,
         )
         access_name = f"/aws/apigateway/{self._name}/access"
-        props.naming.check(access_name, Kind.LOG_GROUP, "api access logs")
-        self.access_log_group = self._log_group("access-logs", access_name)
+        self.access_log_group = self._log_group("access-logs", access_name, "api access logs")
         # API Gateway would create the execution log group itself (no KMS, never expires): create it first.
         self.execution_log_group = self._log_group(
-            "execution-logs", f"API-Gateway-Execution-Logs_{self.rest_api.id}/{props.stage_name}"
+            "execution-logs", f"API-Gateway-Execution-Logs_{self.rest_api.id}/{STAGE_NAME}", "api execution logs"
         )
-        cache = props.cache_enabled
+        settings = props.settings
+        cache = settings.cache_enabled
         self.stage = aws.api_gateway_stage.ApiGatewayStage(
             self,
             "stage",
             rest_api_id=self.rest_api.id,
             deployment_id=self.deployment.id,
-            stage_name=props.stage_name,
+            stage_name=STAGE_NAME,
             description="Inference API stage",
             xray_tracing_enabled=True,
             cache_cluster_enabled=True if cache else None,
-            cache_cluster_size=props.cache_size_gb if cache else None,
+            cache_cluster_size=settings.cache_size_gb if cache else None,
             access_log_settings=aws.api_gateway_stage.ApiGatewayStageAccessLogSettings(
                 destination_arn=self.access_log_group.arn, format=ACCESS_LOG_FORMAT
             ),
@@ -382,12 +272,12 @@ class InferenceApi(Construct):
                     self._method_settings(f"cache-{route.key}", route.method_path, caching=True)
 
     def _method_settings(self, id: str, method_path: str, caching: bool) -> None:
-        props = self._props
+        api = self._props.settings
         settings = aws.api_gateway_method_settings
         cache_settings: dict[str, Any] = {"caching_enabled": caching}
         if caching:
             cache_settings.update(
-                cache_ttl_in_seconds=props.cache_ttl_seconds,
+                cache_ttl_in_seconds=api.cache_ttl_seconds,
                 cache_data_encrypted=True,
                 # A client's "Cache-Control: max-age=0" would otherwise bypass (and refill) the cache at will.
                 require_authorization_for_cache_control=True,
@@ -400,8 +290,8 @@ class InferenceApi(Construct):
             stage_name=self.stage.stage_name,
             method_path=method_path,
             settings=settings.ApiGatewayMethodSettingsSettings(
-                throttling_rate_limit=props.throttle_rate_limit,
-                throttling_burst_limit=props.throttle_burst_limit,
+                throttling_rate_limit=api.throttle_rate_limit,
+                throttling_burst_limit=api.throttle_burst_limit,
                 metrics_enabled=True,
                 logging_level="INFO",
                 # Data trace would write full request and response bodies (features, predictions) to the logs.
@@ -413,21 +303,27 @@ class InferenceApi(Construct):
     # --- clients -----------------------------------------------------------------------------------------------------
 
     def _usage_plan(self) -> None:
-        props = self._props
+        props, settings = self._props, self._props.settings
         plan = aws.api_gateway_usage_plan
         self.api_key = aws.api_gateway_api_key.ApiGatewayApiKey(
-            self, "api-key", name=props.naming.name("api-key"), description="Inference API client key", enabled=True
+            self,
+            "api-key",
+            name=props.deployment.naming.name("api-key"),
+            description="Inference API client key",
+            enabled=True,
         )
         self.usage_plan = plan.ApiGatewayUsagePlan(
             self,
             "usage-plan",
-            name=props.naming.name("api-plan"),
+            name=props.deployment.naming.name("api-plan"),
             description="Throttle and quota of the inference API key",
             api_stages=[plan.ApiGatewayUsagePlanApiStages(api_id=self.rest_api.id, stage=self.stage.stage_name)],
             throttle_settings=plan.ApiGatewayUsagePlanThrottleSettings(
-                rate_limit=props.throttle_rate_limit, burst_limit=props.throttle_burst_limit
+                rate_limit=settings.throttle_rate_limit, burst_limit=settings.throttle_burst_limit
             ),
-            quota_settings=plan.ApiGatewayUsagePlanQuotaSettings(limit=props.quota_limit, period=props.quota_period),
+            quota_settings=plan.ApiGatewayUsagePlanQuotaSettings(
+                limit=settings.quota_limit, period=settings.quota_period
+            ),
         )
         aws.api_gateway_usage_plan_key.ApiGatewayUsagePlanKey(
             self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=self.usage_plan.id
@@ -442,11 +338,11 @@ class InferenceApi(Construct):
             aws.lambda_permission.LambdaPermission(
                 self,
                 f"permission-{route.key}",
-                statement_id=f"AllowApiGateway-{props.stage_name}-{route.key}",
+                statement_id=f"AllowApiGateway-{STAGE_NAME}-{route.key}",
                 action="lambda:InvokeFunction",
-                function_name=props.inference_function_name,
+                function_name=props.inference_function.name,
                 principal="apigateway.amazonaws.com",
-                source_arn=f"{self.execution_arn}/{props.stage_name}/{route.method}/{route.path}",
+                source_arn=f"{self.execution_arn}/{STAGE_NAME}/{route.method}/{route.path}",
             )
 
     # --- WAF ---------------------------------------------------------------------------------------------------------
@@ -456,11 +352,11 @@ class InferenceApi(Construct):
         return build_api_waf(
             self,
             ApiWafProps(
-                naming=props.naming,
+                naming=props.deployment.naming,
                 api_name=self._name,
                 stage_arn=self.stage.arn,
-                rate_limit=props.waf_rate_limit,
-                ops_key_arn=props.ops_key_arn,
-                log_retention_days=props.log_retention_days,
+                rate_limit=props.settings.waf_rate_limit,
+                ops_key=props.ops_key,
+                logs=props.logs,
             ),
         )

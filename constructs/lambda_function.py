@@ -1,6 +1,7 @@
 """One Lambda function and everything it owns: role, log group, dead-letter queue (ARCHITECTURE §5).
 
-Secure defaults of every function (one place: :class:`LambdaFunctionProps` and :func:`_base_statements`):
+Secure defaults of every function (one place: this module, with the knobs in
+:class:`~constructs.functions.FunctionsSettings`):
 
 - python3.12 on arm64, code from a deterministic zip (same source → same hash → no diff), X-Ray tracing active;
 - its log group ``/aws/lambda/<name>`` is created *before* the function (otherwise Lambda creates one on the first
@@ -15,26 +16,35 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from cdktf import AssetType, TerraformAsset
 
 from constructs import Construct
 from constructs.aws_modules import aws
-from constructs.naming import Kind, Naming
+from constructs.log_group import LogsSettings, owned_log_group
+from constructs.naming import Kind
 from constructs.packaging import DEFAULT_OUT_DIR, FUNCTIONS, build_zip, source_hash
-from constructs.policy import Statement, allow, document
-from stacks.config_sections import LOG_RETENTION_DAYS
+from constructs.policy import Statement, allow, document, service_trust_policy
+from constructs.refs import Deployment, FunctionRef, KeyRef
+
+if TYPE_CHECKING:  # constructs.functions builds on this module; the settings are only read here
+    from constructs.functions import FunctionsSettings
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
+# EMF namespace of the handlers' metrics: dashboards and alarms read it, so it is not a per-environment knob.
 METRICS_NAMESPACE = "MlPipeline"
-LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR")
 DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: time to inspect and redrive a failed event
 # Sid of the one statement on Resource "*": X-Ray's PutTraceSegments/PutTelemetryRecords have no resource-level
 # permissions (Service Authorization Reference), so an allowlist of wildcard statements can name it.
 XRAY_SID = "XRayNoResourceLevelPermissions"
-# Variables every function gets; callers cannot override them.
-RESERVED_VARIABLES = ("LOG_LEVEL", "METRICS_NAMESPACE", "ENVIRONMENT")
+TRUST_SID = "LambdaAssumesRoleForThisAccount"
+# Variables every function gets (a contract with lambda_src/mlp_common); callers cannot override them.
+ENV_LOG_LEVEL = "LOG_LEVEL"
+ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
+ENV_ENVIRONMENT = "ENVIRONMENT"
+RESERVED_VARIABLES = (ENV_LOG_LEVEL, ENV_METRICS_NAMESPACE, ENV_ENVIRONMENT)
 BASE_SIDS = ("WriteOwnLogGroup", XRAY_SID, "SendToOwnDeadLetterQueue", "UseOpsKey")
 _VARIABLE = re.compile(r"[A-Za-z][A-Za-z0-9_]*")
 _SID = re.compile(r"[A-Za-z0-9]+")
@@ -42,24 +52,19 @@ _SID = re.compile(r"[A-Za-z0-9]+")
 
 @dataclass(frozen=True)
 class LambdaFunctionProps:
-    """One function of lambda_src/ and everything it owns."""
+    """One function of lambda_src/ and everything it owns; its knobs are ``settings`` and ``logs``."""
 
-    naming: Naming  # function name {project}-{fn}-{env}, role {project}-{fn}-fn-{env}, queue {project}-{fn}-dlq-{env}
+    # naming: function {project}-{fn}-{env}, role {project}-{fn}-fn-{env}, queue {project}-{fn}-dlq-{env};
+    # account: trust-policy condition and log group ARN; region and partition: log group ARN
+    deployment: Deployment
     function: str  # one of packaging.FUNCTIONS: the folder and module in lambda_src/
     description: str  # what the function does (shown in the console)
-    account_id: str  # account of the function: trust-policy condition and log group ARN
-    region: str  # region of the function: log group ARN
-    ops_key_arn: str  # encrypts the log group, the DLQ and the environment variables
+    ops_key: KeyRef  # encrypts the log group, the DLQ and the environment variables
     source_root: Path  # lambda_src/ folder
+    settings: "FunctionsSettings"  # memory, timeout, reserved concurrency, log level
+    logs: LogsSettings  # retention of the function's log group
     environment: Mapping[str, str] = field(default_factory=dict)  # function settings (RESERVED_VARIABLES are added)
     statements: tuple[Statement, ...] = ()  # the function's own grants: Allow statements on exact ARNs
-    log_level: str = "INFO"  # LOG_LEVEL of the handlers' JSON logger
-    log_retention_days: int = 365  # CloudWatch Logs retention of the function's log group
-    memory_mb: int = 512  # 128-10240; CPU scales with memory
-    timeout_seconds: int = 30  # 1-900
-    reserved_concurrency: int = 10  # ≥ 1: caps cost and the load on downstream tables
-    metrics_namespace: str = METRICS_NAMESPACE  # EMF namespace of the handlers' metrics
-    partition: str = "aws"  # ARN partition (aws, aws-cn, aws-us-gov)
     build_dir: Path = DEFAULT_OUT_DIR  # cache folder of the built zips
 
 
@@ -89,26 +94,22 @@ def _statement_problems(statements: tuple[Statement, ...]) -> list[str]:
     return problems
 
 
-def _validate(props: LambdaFunctionProps) -> None:
-    """Collect every problem, raise once."""
+def _environment_problems(environment: Mapping[str, str]) -> list[str]:
     problems = []
-    if props.function not in FUNCTIONS:
-        problems.append(f"function must be one of {', '.join(FUNCTIONS)} (got {props.function!r})")
-    if not 128 <= props.memory_mb <= 10240:
-        problems.append(f"memory_mb must be 128-10240 (got {props.memory_mb})")
-    if not 1 <= props.timeout_seconds <= 900:
-        problems.append(f"timeout_seconds must be 1-900 (got {props.timeout_seconds})")
-    if props.reserved_concurrency < 1:
-        problems.append(f"reserved_concurrency must be ≥ 1 (got {props.reserved_concurrency}; 0 disables the function)")
-    if props.log_retention_days not in LOG_RETENTION_DAYS:
-        problems.append(f"log_retention_days {props.log_retention_days} is not a CloudWatch Logs retention")
-    if props.log_level not in LOG_LEVELS:
-        problems.append(f"log_level must be one of {', '.join(LOG_LEVELS)} (got {props.log_level!r})")
-    for name in props.environment:
+    for name in environment:
         if name in RESERVED_VARIABLES:
             problems.append(f"environment variable {name} is set by the construct")
         elif name.startswith("AWS_") or not _VARIABLE.fullmatch(name):
             problems.append(f"environment variable {name!r} is not allowed (letters, digits, _; no AWS_ prefix)")
+    return problems
+
+
+def _validate(props: LambdaFunctionProps) -> None:
+    """Collect every wiring problem, raise once (the settings models have checked the knobs)."""
+    problems = []
+    if props.function not in FUNCTIONS:
+        problems.append(f"function must be one of {', '.join(FUNCTIONS)} (got {props.function!r})")
+    problems += _environment_problems(props.environment)
     problems += _statement_problems(props.statements)
     if problems:
         raise ValueError(f"function '{props.function}': " + "; ".join(problems))
@@ -117,55 +118,45 @@ def _validate(props: LambdaFunctionProps) -> None:
 def _base_statements(props: LambdaFunctionProps, log_group_name: str, dlq_arn: str) -> list[Statement]:
     """What every function needs to run: write its logs and traces, dead-letter, use the ops key."""
     logs, xray, dlq, ops_key = BASE_SIDS
-    log_group_arn = f"arn:{props.partition}:logs:{props.region}:{props.account_id}:log-group:{log_group_name}"
+    d = props.deployment
+    log_group_arn = f"arn:{d.partition}:logs:{d.region}:{d.account_id}:log-group:{log_group_name}"
     return [
         allow(logs, ["logs:CreateLogStream", "logs:PutLogEvents"], [f"{log_group_arn}:*"]),
         allow(xray, ["xray:PutTraceSegments", "xray:PutTelemetryRecords"], ["*"]),
         allow(dlq, ["sqs:SendMessage"], [dlq_arn]),
         # Env var decryption, and the DLQ's SSE: a sender needs GenerateDataKey and Decrypt on the queue's key.
-        allow(ops_key, ["kms:Decrypt", "kms:GenerateDataKey"], [props.ops_key_arn]),
+        allow(ops_key, ["kms:Decrypt", "kms:GenerateDataKey"], [props.ops_key.arn]),
     ]
 
 
-def assume_role_policy(account_id: str) -> str:
-    """Only Lambda, acting for this account, may assume the role (confused-deputy guard)."""
-    return document(
-        {
-            "Sid": "LambdaAssumesRoleForThisAccount",
-            "Effect": "Allow",
-            "Principal": {"Service": "lambda.amazonaws.com"},
-            "Action": "sts:AssumeRole",
-            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
-        }
-    )
-
-
 class LambdaFunction(Construct):
-    """Exposes ``function``, ``name``, ``arn``, ``invoke_arn``, ``role``, ``role_arn``, ``role_name``, ``policy``
-    (the inline role policy: depend on it where AWS checks the role's rights at creation, e.g. an event source
-    mapping), ``log_group``, ``dlq``, ``asset``."""
+    """Exposes ``ref`` (:class:`~constructs.refs.FunctionRef` for the next construct), ``function``, ``name``,
+    ``arn``, ``invoke_arn``, ``role``, ``role_arn``, ``role_name``, ``policy`` (the inline role policy: depend on it
+    where AWS checks the role's rights at creation, e.g. an event source mapping), ``log_group``, ``dlq``, ``asset``,
+    ``function_key``."""
 
     def __init__(self, scope: Construct, id: str, props: LambdaFunctionProps) -> None:
         super().__init__(scope, id)
         _validate(props)
-        n = props.naming
+        n, settings = props.deployment.naming, props.settings
         component = props.function.replace("_", "-")
         name = n.name(component, Kind.LAMBDA)
         log_group_name = f"/aws/lambda/{name}"
-        n.check(log_group_name, Kind.LOG_GROUP, component)
 
-        self.log_group = aws.cloudwatch_log_group.CloudwatchLogGroup(
+        self.log_group = owned_log_group(
             self,
             "logs",
+            naming=n,
             name=log_group_name,
-            retention_in_days=props.log_retention_days,
-            kms_key_id=props.ops_key_arn,
+            component=component,
+            retention_days=props.logs.retention_days,
+            kms_key_arn=props.ops_key.arn,
         )
         self.dlq = aws.sqs_queue.SqsQueue(
             self,
             "dlq",
             name=n.name(f"{component}-dlq", Kind.SQS),
-            kms_master_key_id=props.ops_key_arn,
+            kms_master_key_id=props.ops_key.arn,
             message_retention_seconds=DLQ_RETENTION_SECONDS,
         )
         self.role = aws.iam_role.IamRole(
@@ -173,7 +164,7 @@ class LambdaFunction(Construct):
             "role",
             name=n.name(f"{component}-fn", Kind.IAM_ROLE),
             description=f"Execution role of the {props.function} function",
-            assume_role_policy=assume_role_policy(props.account_id),
+            assume_role_policy=service_trust_policy(TRUST_SID, "lambda.amazonaws.com", props.deployment.account_id),
         )
         statements = [*_base_statements(props, log_group_name, self.dlq.arn), *props.statements]
         self.policy = aws.iam_role_policy.IamRolePolicy(
@@ -189,9 +180,9 @@ class LambdaFunction(Construct):
         lf = aws.lambda_function
         variables = {
             **props.environment,
-            "LOG_LEVEL": props.log_level,
-            "METRICS_NAMESPACE": props.metrics_namespace,
-            "ENVIRONMENT": n.env,
+            ENV_LOG_LEVEL: settings.log_level,
+            ENV_METRICS_NAMESPACE: METRICS_NAMESPACE,
+            ENV_ENVIRONMENT: n.env,
         }
         self.function = lf.LambdaFunction(
             self,
@@ -204,10 +195,10 @@ class LambdaFunction(Construct):
             handler=f"{props.function}.handler",
             filename=self.asset.path,
             source_code_hash=source_hash(code),
-            memory_size=props.memory_mb,
-            timeout=props.timeout_seconds,
-            reserved_concurrent_executions=props.reserved_concurrency,
-            kms_key_arn=props.ops_key_arn,
+            memory_size=settings.memory_mb,
+            timeout=settings.timeout_seconds,
+            reserved_concurrent_executions=settings.reserved_concurrency,
+            kms_key_arn=props.ops_key.arn,
             environment=lf.LambdaFunctionEnvironment(variables=dict(sorted(variables.items()))),
             tracing_config=lf.LambdaFunctionTracingConfig(mode="Active"),
             dead_letter_config=lf.LambdaFunctionDeadLetterConfig(target_arn=self.dlq.arn),
@@ -218,6 +209,7 @@ class LambdaFunction(Construct):
         self.name: str = self.function.function_name
         self.arn: str = self.function.arn
         self.invoke_arn: str = self.function.invoke_arn
+        self.ref = FunctionRef(name=self.name, arn=self.arn, invoke_arn=self.invoke_arn)
         self.role_arn: str = self.role.arn
         self.role_name: str = self.role.name
         self.function_key: str = props.function  # e.g. "stream_consumer"

@@ -6,15 +6,46 @@ TLS-only deny. E-mail subscriptions are optional; each address must confirm the 
 """
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Annotated
+
+from pydantic import Field, field_validator
 
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import Statement, document
+from constructs.refs import KeyRef, TopicRef
+from constructs.settings import Settings
 
 # Services that publish alerts: CloudWatch alarms and EventBridge rules (ARCHITECTURE §7).
 PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
+
+
+EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
+
+
+def subscription_id(address: str) -> str:
+    """Construct id of an address's subscription: from the address, not the list position, so removing one address
+    leaves the others alone."""
+    return "email-" + re.sub(r"[^A-Za-z0-9]+", "-", address.lower())
+
+
+def check_unique_addresses(addresses: list[str]) -> list[str]:
+    """Each address once (ignoring case, and the punctuation a construct id cannot hold)."""
+    ids = [subscription_id(a) for a in addresses]
+    repeated = sorted({a.lower() for a, i in zip(addresses, ids, strict=True) if ids.count(i) > 1})
+    if repeated:
+        raise ValueError(f"each address may be listed once; repeated: {repeated}")
+    return addresses
+
+
+class AlertsSettings(Settings):
+    """Who gets the alerts."""
+
+    alert_emails: list[EmailAddress] = Field(default_factory=list)  # subscribed to the alerts topic (each once)
+
+    _unique = field_validator("alert_emails")(check_unique_addresses)
 
 
 @dataclass(frozen=True)
@@ -22,9 +53,9 @@ class AlertsProps:
     """The alerts topic and its subscribers."""
 
     naming: Naming  # resource naming for this environment
-    ops_key_arn: str  # encrypts the topic (its key policy lets CloudWatch and EventBridge use it)
+    ops_key: KeyRef  # encrypts the topic (its key policy lets CloudWatch and EventBridge use it)
     account_id: str  # only alarms and rules of this account may publish
-    alert_emails: tuple[str, ...] = ()  # e-mail addresses subscribed to the topic (each confirms by mail)
+    settings: AlertsSettings = field(default_factory=AlertsSettings)
 
 
 def topic_policy(topic_arn: str, account_id: str) -> str:
@@ -51,42 +82,31 @@ def topic_policy(topic_arn: str, account_id: str) -> str:
     return document(*statements)
 
 
-def _validate(props: AlertsProps) -> None:
-    problems = []
-    duplicates = sorted({e for e in props.alert_emails if props.alert_emails.count(e) > 1})
-    if duplicates:
-        problems.append(f"alert_emails lists {duplicates} more than once")
-    problems += [f"alert_emails: '{e}' is not an e-mail address" for e in props.alert_emails if "@" not in e]
-    if problems:
-        raise ValueError(f"environment '{props.naming.env}', alerts: " + "; ".join(problems))
-
-
 class Alerts(Construct):
-    """Exposes ``topic`` (aws SnsTopic), ``topic_arn`` and ``subscriptions`` (one per e-mail address)."""
+    """Exposes ``topic`` (aws SnsTopic), ``topic_arn``, ``ref`` and ``subscriptions`` (one per e-mail address)."""
 
     def __init__(self, scope: Construct, id: str, props: AlertsProps) -> None:
         super().__init__(scope, id)
-        _validate(props)
 
         self.topic = aws.sns_topic.SnsTopic(
             self,
             "topic",
             name=props.naming.name("alerts", Kind.SNS),
             display_name=f"{props.naming.project} {props.naming.stem} alerts",
-            kms_master_key_id=props.ops_key_arn,
+            kms_master_key_id=props.ops_key.arn,
         )
         self.topic_arn: str = self.topic.arn
+        self.ref = TopicRef(self.topic_arn)
         self.policy = aws.sns_topic_policy.SnsTopicPolicy(
             self, "policy", arn=self.topic.arn, policy=topic_policy(self.topic.arn, props.account_id)
         )
-        # Construct ids come from the address, not the list position: removing one address leaves the others alone.
         self.subscriptions = [
             aws.sns_topic_subscription.SnsTopicSubscription(
                 self,
-                "email-" + re.sub(r"[^A-Za-z0-9]+", "-", address.lower()),
+                subscription_id(address),
                 topic_arn=self.topic.arn,
                 protocol="email",
                 endpoint=address,
             )
-            for address in props.alert_emails
+            for address in props.settings.alert_emails
         ]

@@ -5,9 +5,12 @@ produces goes through :meth:`Naming.name`, which checks the service's rule at sy
 :class:`NamingError` that names the environment, the component and the limit.
 """
 
+import hashlib
+import json
 import re
 from dataclasses import dataclass
 from enum import Enum
+from typing import Any
 
 
 class NamingError(ValueError):
@@ -127,3 +130,13 @@ LONGEST_COMPONENTS: dict[Kind, str] = {
     Kind.STATE_MACHINE: "batch-inference",
     Kind.EVENT_RULE: "training-state-change",
 }
+
+
+def content_digest(value: Any, length: int) -> str:
+    """The first ``length`` hex digits of the SHA-256 of ``value`` as canonical JSON.
+
+    A name part that changes exactly when the content does: resources that cannot be updated in place get a new name,
+    so they roll forward instead of failing with "already exists".
+    """
+    text = json.dumps(value, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode()).hexdigest()[:length]

@@ -79,3 +79,16 @@ def allow_access_log_delivery(logs_bucket: str, account_id: str, source_buckets:
 
 def service_principal(service: str) -> dict[str, str]:
     return {"Service": service}
+
+
+def service_trust_policy(sid: str, service: str, account_id: str) -> str:
+    """A role only ``service`` may assume, and only when acting for ``account_id`` (the confused-deputy guard)."""
+    return document(
+        {
+            "Sid": sid,
+            "Effect": "Allow",
+            "Principal": service_principal(service),
+            "Action": "sts:AssumeRole",
+            "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        }
+    )

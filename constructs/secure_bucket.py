@@ -13,6 +13,7 @@ from cdktf import TerraformResourceLifecycle
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.policy import Statement, deny_insecure_transport, deny_wrong_kms_key, document
+from constructs.refs import BucketRef
 
 
 @dataclass(frozen=True)
@@ -50,6 +51,7 @@ class SecureBucket(Construct):
         )
         self.name: str = self.bucket.bucket
         self.arn: str = self.bucket.arn
+        self.ref = BucketRef(self.name, self.arn)
         bucket_id = self.bucket.id
 
         public_access = aws.s3_bucket_public_access_block.S3BucketPublicAccessBlock(

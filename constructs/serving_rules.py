@@ -1,15 +1,93 @@
-"""Serving config rules (ARCHITECTURE §6): which image a variant runs, which instance types and feature combinations
-SageMaker accepts, and :func:`validate_serving`, which reports every problem of one environment's serving config
-(given the phase flag, also a variant without a trained model in phase two).
+"""Model serving's settings and rules (ARCHITECTURE §6): the knobs of the variants (:class:`SageMakerSettings`),
+which image a variant runs, which instance types and feature combinations SageMaker accepts, the endpoint's name and
+ARN (:func:`endpoint_ref`), and :func:`validate_serving`, which reports every problem of one environment's serving
+settings (given the phase flag, also a variant without a trained model in phase two).
 
-Plain rules, no resources: ``stacks/config.py`` checks them when the config is loaded, and
-:class:`constructs.model_serving.ModelServing` checks them again before it builds anything.
+Plain models and rules, no resources: the environment configuration embeds :class:`SageMakerSettings` and checks
+:func:`validate_serving` when it is loaded, and :class:`constructs.model_serving.ModelServing` checks it again before
+it builds anything.
 """
 
 import re
+import unicodedata
+from dataclasses import dataclass
+from typing import Annotated
 
-from constructs.naming import Kind, Naming, NamingError
-from stacks.config_sections import SageMakerConfig, VariantConfig
+from pydantic import AfterValidator, Field, model_validator
+
+from constructs.naming import Kind, Naming, NamingError, s3_bucket_problems
+from constructs.refs import Deployment
+from constructs.settings import Settings
+
+
+def _s3_url(value: str) -> str:
+    """``s3://<bucket>/<key>``: a valid bucket name and a key of 1-1024 UTF-8 bytes without control characters."""
+    match = re.fullmatch(r"s3://([^/]*)/(.+)", value, flags=re.DOTALL)
+    if not match:
+        raise ValueError("must be s3://<bucket>/<key>")
+    bucket, key = match.groups()
+    problems = s3_bucket_problems(bucket)
+    if len(key.encode("utf-8", "surrogatepass")) > 1024:
+        problems.append("the key is over 1024 bytes")
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in key) or key != key.strip():
+        problems.append("the key has control characters or surrounding white space")
+    if problems:
+        raise ValueError(f"'{value}' is not a usable S3 object URL: {'; '.join(problems)}")
+    return value
+
+
+class VariantSettings(Settings):
+    """One production variant of the SageMaker endpoint (§6)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9](-*[A-Za-z0-9]){0,30}$")  # e.g. "A"
+    weight: int = Field(ge=0, le=100)  # relative traffic weight (integers: floats come back rounded and dirty plans)
+    # s3:// URL of model.tar.gz; unset until a training job has produced one
+    model_data_url: Annotated[str, AfterValidator(_s3_url)] | None = None
+    image_uri: str | None = None  # inference image; default: the built-in XGBoost image of the region
+    instance_type: str = Field("ml.m5.large", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$")  # ignored when serverless
+    initial_instance_count: int = Field(1, ge=1, le=100)
+    min_capacity: int = Field(1, ge=1, le=100)  # autoscaling bounds (phase two, instance variants)
+    max_capacity: int = Field(2, ge=1, le=100)
+    target_invocations_per_instance: int = Field(100, ge=1, le=1_000_000)  # target-tracking set point (per minute)
+    serverless_memory_mb: int | None = Field(None, ge=1024, le=6144, multiple_of=1024)  # set → serverless variant
+    serverless_max_concurrency: int = Field(5, ge=1, le=200)
+
+    @property
+    def has_model(self) -> bool:
+        return bool(self.model_data_url) and "PLACEHOLDER" not in (self.model_data_url or "").upper()
+
+
+class VpcSettings(Settings):
+    # SageMaker takes 1-16 subnets and 1-5 security groups, each an EC2 id (8 or 17 hex digits).
+    subnet_ids: list[Annotated[str, Field(pattern=r"^subnet-([0-9a-f]{8}|[0-9a-f]{17})$")]] = Field(
+        min_length=1, max_length=16
+    )
+    security_group_ids: list[Annotated[str, Field(pattern=r"^sg-([0-9a-f]{8}|[0-9a-f]{17})$")]] = Field(
+        min_length=1, max_length=5
+    )
+
+
+class SageMakerSettings(Settings):
+    network_isolation: bool = True  # containers get no network access
+    vpc: VpcSettings | None = None  # run the models inside these subnets
+    data_capture_enabled: bool = True
+    data_capture_sampling_percent: int = Field(20, ge=1, le=100)
+    variants: list[VariantSettings] = Field(
+        default_factory=lambda: [VariantSettings(name="A", weight=80), VariantSettings(name="B", weight=20)],
+        min_length=1,
+        max_length=10,
+    )
+
+    @model_validator(mode="after")
+    def _weights(self) -> "SageMakerSettings":
+        names = [v.name for v in self.variants]
+        # Names derived from a variant (models, alarms, scaling policies) are lower-case: "A" and "a" would collide.
+        if len({n.lower() for n in names}) != len(names):
+            raise ValueError(f"variant names must be unique, ignoring case, got {names}")
+        if sum(v.weight for v in self.variants) <= 0:
+            raise ValueError("at least one variant needs a weight > 0")
+        return self
+
 
 XGBOOST_VERSION = "1.7-1"
 # Account of the built-in SageMaker XGBoost image per region (``sagemaker-xgboost`` repository, version 1.7-1), from
@@ -66,7 +144,7 @@ _INSTANCE_ONLY = ("instance_type", "initial_instance_count", "min_capacity", "ma
                   "target_invocations_per_instance")  # fmt: skip
 
 
-def image_for(region: str, variant: VariantConfig) -> str:
+def image_for(region: str, variant: VariantSettings) -> str:
     """The variant's inference image: its explicit ``image_uri``, else the region's built-in XGBoost image."""
     if variant.image_uri:
         return variant.image_uri
@@ -85,7 +163,7 @@ def has_local_nvme(instance_type: str) -> bool:
     return family in _NVME_FAMILIES or bool(_NVME_FAMILY.fullmatch(family))
 
 
-def is_serverless(variant: VariantConfig) -> bool:
+def is_serverless(variant: VariantSettings) -> bool:
     return variant.serverless_memory_mb is not None
 
 
@@ -102,10 +180,31 @@ def model_component(variant_name: str, digest: str) -> str:
     return f"model-{variant_name.lower()}-{digest}"
 
 
+@dataclass(frozen=True)
+class EndpointRef:
+    """The environment's SageMaker endpoint: known in both phases, created only in phase two."""
+
+    name: str
+    arn: str
+
+
+def endpoint_ref(deployment: Deployment) -> EndpointRef:
+    """The endpoint's name and ARN, from the deployment alone: the stack wires them into the inference function and
+    dashboards before the endpoint exists (phase one), and :class:`constructs.model_serving.ModelServing` names its
+    endpoint with the same function."""
+    name = deployment.naming.name("endpoint", Kind.SAGEMAKER)
+    # Naming lower-cases every name, so the ARN is lower-case as SageMaker reports it.
+    arn = f"arn:{deployment.partition}:sagemaker:{deployment.region}:{deployment.account_id}:endpoint/{name}"
+    return EndpointRef(name=name, arn=arn)
+
+
+Problem = tuple[str, str]  # (field path under "sagemaker.", message)
+
+
 def validate_serving(
     env: str,
     region: str,
-    sagemaker: SageMakerConfig,
+    sagemaker: SageMakerSettings,
     naming: Naming | None = None,
     endpoints_enabled: bool = False,
 ) -> list[str]:
@@ -114,89 +213,137 @@ def validate_serving(
     ``naming`` (optional) also checks that each variant's model name fits SageMaker's 63-character limit;
     ``endpoints_enabled`` (optional, the phase flag) also checks that phase two has a trained model for every variant.
     """
-    problems: list[str] = []
-
-    def problem(path: str, message: str) -> None:
-        problems.append(f"environment '{env}', field 'sagemaker.{path}': {message}")
-
-    serverless = [i for i, v in enumerate(sagemaker.variants) if is_serverless(v)]
+    found: list[Problem] = []
     for i, variant in enumerate(sagemaker.variants):
         at = f"variants.{i}"
-        if variant.image_uri is None and region not in XGBOOST_IMAGES:
-            problem(
+        found += _image_problems(at, region, variant)
+        if naming is not None:
+            found += _model_name_problems(at, naming, variant)
+        found += (
+            _serverless_variant_problems(at, variant) if is_serverless(variant) else _instance_problems(at, variant)
+        )
+    found += _serverless_problems(sagemaker)
+    problems = [f"environment '{env}', field 'sagemaker.{path}': {message}" for path, message in found]
+    if endpoints_enabled:
+        problems += _phase_two_problems(env, sagemaker)
+    return problems
+
+
+def _image_problems(at: str, region: str, variant: VariantSettings) -> list[Problem]:
+    """The variant has an image, in ECR (the only registry the role can grant), in the endpoint's region."""
+    if variant.image_uri is None:
+        if region in XGBOOST_IMAGES:
+            return []
+        return [
+            (
                 f"{at}.image_uri",
                 f"region '{region}' has no built-in XGBoost image; set image_uri explicitly "
                 f"(regions with a built-in image: {', '.join(sorted(XGBOOST_IMAGES))})",
             )
-        image = _ECR_IMAGE.fullmatch(variant.image_uri) if variant.image_uri is not None else None
-        if variant.image_uri is not None and image is None:
-            problem(
+        ]
+    image = _ECR_IMAGE.fullmatch(variant.image_uri)
+    if image is None:
+        return [
+            (
                 f"{at}.image_uri",
                 f"'{variant.image_uri}' is not an ECR image URI "
                 "('<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]'); the execution role can "
                 "only be granted pulls from ECR repositories",
             )
-        elif image is not None and image["region"] != region:
-            problem(
+        ]
+    if image["region"] != region:
+        return [
+            (
                 f"{at}.image_uri",
                 f"the image is in region '{image['region']}' but the environment deploys to '{region}'; SageMaker "
                 "pulls model images only from ECR in the endpoint's own region",
             )
-        if naming is not None:
-            try:
-                naming.name(model_component(variant.name, "0" * 8), Kind.SAGEMAKER)
-            except NamingError as error:
-                problem(f"{at}.name", f"{error.detail} (a shorter variant name also shortens the model name)")
-        if i in serverless:
-            for key in _INSTANCE_ONLY:
-                if key in variant.model_fields_set:
-                    problem(
-                        f"{at}.{key}",
-                        "not allowed on a serverless variant (serverless_memory_mb is set): instance type and "
-                        "autoscaling apply to instance variants only",
-                    )
-            continue
-        if has_local_nvme(variant.instance_type):
-            problem(
+        ]
+    return []
+
+
+def _model_name_problems(at: str, naming: Naming, variant: VariantSettings) -> list[Problem]:
+    """The variant's model name (which carries the variant name) fits SageMaker's naming rule."""
+    try:
+        naming.name(model_component(variant.name, "0" * 8), Kind.SAGEMAKER)
+    except NamingError as error:
+        return [(f"{at}.name", f"{error.detail} (a shorter variant name also shortens the model name)")]
+    return []
+
+
+def _serverless_variant_problems(at: str, variant: VariantSettings) -> list[Problem]:
+    """A serverless variant sets none of the instance and autoscaling fields."""
+    return [
+        (
+            f"{at}.{key}",
+            "not allowed on a serverless variant (serverless_memory_mb is set): instance type and "
+            "autoscaling apply to instance variants only",
+        )
+        for key in _INSTANCE_ONLY
+        if key in variant.model_fields_set
+    ]
+
+
+def _instance_problems(at: str, variant: VariantSettings) -> list[Problem]:
+    """An instance variant has an EBS-backed instance type and consistent capacity bounds."""
+    problems: list[Problem] = []
+    if has_local_nvme(variant.instance_type):
+        problems.append(
+            (
                 f"{at}.instance_type",
                 f"'{variant.instance_type}' has local NVMe instance storage, and SageMaker refuses a volume KMS key "
                 "for such instances (CreateEndpointConfig fails) while every endpoint config here is encrypted with "
                 "the ML key; choose an EBS-backed instance type such as ml.m5.large",
             )
-        if variant.min_capacity > variant.max_capacity:
-            problem(
+        )
+    if variant.min_capacity > variant.max_capacity:
+        problems.append(
+            (
                 f"{at}.min_capacity",
                 f"min_capacity ({variant.min_capacity}) must not exceed max_capacity ({variant.max_capacity})",
             )
-        elif not variant.min_capacity <= variant.initial_instance_count <= variant.max_capacity:
-            problem(
+        )
+    elif not variant.min_capacity <= variant.initial_instance_count <= variant.max_capacity:
+        problems.append(
+            (
                 f"{at}.initial_instance_count",
                 f"must lie between min_capacity ({variant.min_capacity}) and max_capacity ({variant.max_capacity}), "
                 f"got {variant.initial_instance_count}",
             )
+        )
+    return problems
 
-    # Features SageMaker Serverless Inference does not offer.
-    if serverless:
-        if len(sagemaker.variants) > 1:
-            problem(
+
+def _serverless_problems(sagemaker: SageMakerSettings) -> list[Problem]:
+    """Features SageMaker Serverless Inference does not offer."""
+    serverless = [i for i, v in enumerate(sagemaker.variants) if is_serverless(v)]
+    if not serverless:
+        return []
+    problems: list[Problem] = []
+    if len(sagemaker.variants) > 1:
+        problems.append(
+            (
                 f"variants.{serverless[0]}.serverless_memory_mb",
                 "a serverless variant must be the endpoint's only variant (Serverless Inference supports a single "
                 "production variant)",
             )
-        unsupported = {
-            "network_isolation": sagemaker.network_isolation,
-            "vpc": sagemaker.vpc is not None,
-            "data_capture_enabled": sagemaker.data_capture_enabled,
-        }
-        for key, used in unsupported.items():
-            if used:
-                problem(key, "Serverless Inference does not support it; turn it off for a serverless variant")
-
-    if endpoints_enabled:
-        missing = [v.name for v in sagemaker.variants if not v.has_model]
-        if missing:
-            problems.append(
-                f"environment '{env}', field 'endpoints_enabled': phase two needs a trained model for every "
-                f"variant; sagemaker.variants {missing} have no model_data_url (or a placeholder)"
-            )
+        )
+    unsupported = {
+        "network_isolation": sagemaker.network_isolation,
+        "vpc": sagemaker.vpc is not None,
+        "data_capture_enabled": sagemaker.data_capture_enabled,
+    }
+    message = "Serverless Inference does not support it; turn it off for a serverless variant"
+    problems += [(key, message) for key, used in unsupported.items() if used]
     return problems
+
+
+def _phase_two_problems(env: str, sagemaker: SageMakerSettings) -> list[str]:
+    """Phase two serves real models only: a placeholder (or missing) model is refused."""
+    missing = [v.name for v in sagemaker.variants if not v.has_model]
+    if not missing:
+        return []
+    return [
+        f"environment '{env}', field 'endpoints_enabled': phase two needs a trained model for every "
+        f"variant; sagemaker.variants {missing} have no model_data_url (or a placeholder)"
+    ]

@@ -1,45 +1,75 @@
-"""Kinesis inference-request stream (ARCHITECTURE §4)."""
+"""Kinesis inference-request stream and its consumer mapping (ARCHITECTURE §4, §5)."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Literal
 
 from cdktf import TerraformResourceLifecycle
+from pydantic import Field, model_validator
 
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import allow, document
+from constructs.refs import KeyRef, StreamRef
+from constructs.settings import Settings
+
+
+class KinesisSettings(Settings):
+    """Knobs of the inference-request stream (``kinesis`` in cdktf.json)."""
+
+    mode: Literal["ON_DEMAND", "PROVISIONED"] = "ON_DEMAND"
+    shard_count: int | None = Field(None, ge=1, le=10_000)  # PROVISIONED only (account shard quotas start at 200-500)
+    retention_hours: int = Field(24, ge=24, le=8760)  # Kinesis keeps records 24 hours to 365 days
+
+    @model_validator(mode="after")
+    def _shards(self) -> "KinesisSettings":
+        if self.mode == "PROVISIONED" and self.shard_count is None:
+            raise ValueError("mode PROVISIONED needs shard_count")
+        if self.mode == "ON_DEMAND" and self.shard_count is not None:
+            raise ValueError("shard_count is only allowed with mode PROVISIONED")
+        return self
+
+
+class StreamConsumerSettings(Settings):
+    """Kinesis → stream_consumer event source mapping (``stream_consumer`` in cdktf.json; Lambda's limits)."""
+
+    batch_size: int = Field(100, ge=1, le=10000)
+    batching_window_seconds: int = Field(5, ge=0, le=300)
+    max_retry_attempts: int = Field(3, ge=0, le=10000)  # then the batch goes to the on-failure queue
+    max_record_age_seconds: int = Field(3600, ge=60, le=604800)
+    parallelization_factor: int = Field(1, ge=1, le=10)
 
 
 @dataclass(frozen=True)
 class StreamingProps:
-    """The inference-request stream."""
+    """The inference-request stream: what it is wired to; its knobs are ``settings``."""
 
     naming: Naming
-    kms_key_arn: str  # server-side encryption with our key
-    mode: str = "ON_DEMAND"  # or PROVISIONED with shard_count
-    shard_count: int | None = None
-    retention_hours: int = 24  # 24-8760
-    protect: bool = False  # prevent_destroy (prod)
+    data_key: KeyRef  # server-side encryption with our key
+    protect: bool = False  # prevent_destroy (protect_stateful)
+    settings: KinesisSettings = field(default_factory=KinesisSettings)
 
 
 class Streaming(Construct):
-    """Exposes ``stream`` (aws KinesisStream), ``name``, ``arn``."""
+    """Exposes ``stream`` (aws KinesisStream), ``name``, ``arn`` and ``ref``."""
 
     def __init__(self, scope: Construct, id: str, props: StreamingProps) -> None:
         super().__init__(scope, id)
+        settings = props.settings
         self.stream = aws.kinesis_stream.KinesisStream(
             self,
             "stream",
             name=props.naming.name("inference-requests", Kind.KINESIS),
-            stream_mode_details={"stream_mode": props.mode},
-            shard_count=props.shard_count if props.mode == "PROVISIONED" else None,
-            retention_period=props.retention_hours,
+            stream_mode_details={"stream_mode": settings.mode},
+            shard_count=settings.shard_count if settings.mode == "PROVISIONED" else None,
+            retention_period=settings.retention_hours,
             encryption_type="KMS",
-            kms_key_id=props.kms_key_arn,
+            kms_key_id=props.data_key.arn,
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.protect else None,
         )
         self.name: str = self.stream.name
         self.arn: str = self.stream.arn
+        self.ref = StreamRef(self.name, self.arn)
 
 
 @dataclass(frozen=True)
@@ -47,16 +77,14 @@ class ConsumerMappingProps:
     """Kinesis → stream_consumer event source mapping (ARCHITECTURE §5)."""
 
     naming: Naming
-    stream_arn: str
+    stream: StreamRef
     function_name: str  # the consumer function
     function_role_name: str  # its execution role: gets send rights on the on-failure queue
     function_policy: object  # the role's policy: AWS checks the Kinesis read rights when the mapping is created
-    ops_key_arn: str  # encrypts the on-failure queue
-    batch_size: int = 100
-    batching_window_seconds: int = 5
-    max_retry_attempts: int = 3  # bounded: a poison batch cannot block the shard forever
-    max_record_age_seconds: int = 3600
-    parallelization_factor: int = 1
+    ops_key: KeyRef  # encrypts the on-failure queue
+    settings: StreamConsumerSettings = field(
+        default_factory=StreamConsumerSettings
+    )  # bounded retries: a poison batch cannot block a shard
 
 
 class ConsumerMapping(Construct):
@@ -68,11 +96,12 @@ class ConsumerMapping(Construct):
 
     def __init__(self, scope: Construct, id: str, props: ConsumerMappingProps) -> None:
         super().__init__(scope, id)
+        settings = props.settings
         self.failure_queue = aws.sqs_queue.SqsQueue(
             self,
             "on-failure",
             name=props.naming.name("stream-consumer-failed", Kind.SQS),
-            kms_master_key_id=props.ops_key_arn,
+            kms_master_key_id=props.ops_key.arn,
             kms_data_key_reuse_period_seconds=300,
             message_retention_seconds=1_209_600,  # 14 days, the SQS maximum: time to inspect and replay
         )
@@ -84,22 +113,22 @@ class ConsumerMapping(Construct):
             role=props.function_role_name,
             policy=document(
                 allow("SendFailedBatches", ["sqs:SendMessage"], [self.failure_queue.arn]),
-                allow("EncryptFailedBatches", ["kms:Decrypt", "kms:GenerateDataKey"], [props.ops_key_arn]),
+                allow("EncryptFailedBatches", ["kms:Decrypt", "kms:GenerateDataKey"], [props.ops_key.arn]),
             ),
         )
         esm = aws.lambda_event_source_mapping
         self.mapping = esm.LambdaEventSourceMapping(
             self,
             "mapping",
-            event_source_arn=props.stream_arn,
+            event_source_arn=props.stream.arn,
             function_name=props.function_name,
             starting_position="LATEST",
-            batch_size=props.batch_size,
-            maximum_batching_window_in_seconds=props.batching_window_seconds,
+            batch_size=settings.batch_size,
+            maximum_batching_window_in_seconds=settings.batching_window_seconds,
             bisect_batch_on_function_error=True,
-            maximum_retry_attempts=props.max_retry_attempts,
-            maximum_record_age_in_seconds=props.max_record_age_seconds,
-            parallelization_factor=props.parallelization_factor,
+            maximum_retry_attempts=settings.max_retry_attempts,
+            maximum_record_age_in_seconds=settings.max_record_age_seconds,
+            parallelization_factor=settings.parallelization_factor,
             function_response_types=["ReportBatchItemFailures"],
             destination_config=esm.LambdaEventSourceMappingDestinationConfig(
                 on_failure=esm.LambdaEventSourceMappingDestinationConfigOnFailure(

@@ -1,30 +1,53 @@
 """DynamoDB tables: model registry, experiments, predictions (ARCHITECTURE §4).
 
-Attribute names are a contract with ``lambda_src`` (see lambda_src/README.md).
+Attribute and index names are a contract with ``lambda_src`` (see lambda_src/README.md): they are defined here once.
 """
 
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 from cdktf import TerraformResourceLifecycle
+from pydantic import Field, model_validator
 
 from constructs import Construct
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
+from constructs.refs import KeyRef, TableRef
+from constructs.settings import Settings
 
-PREDICTIONS_TTL_ATTRIBUTE = "expires_at"
+PREDICTIONS_TTL_ATTRIBUTE = "expires_at"  # predictions expire at this epoch-seconds attribute
+REGISTRY_STATUS_INDEX = "by-status"  # model registry GSI: status + registered_at (inference lists approved models)
+PREDICTIONS_VARIANT_INDEX = "by-variant-time"  # predictions GSI: variant + created_at (A/B analysis)
+
+
+class TablesSettings(Settings):
+    """Knobs of the tables (``dynamodb`` in cdktf.json)."""
+
+    billing_mode: Literal["PAY_PER_REQUEST", "PROVISIONED"] = "PAY_PER_REQUEST"
+    # PROVISIONED only; at most DynamoDB's default per-table quota of 40,000 units
+    read_capacity: int | None = Field(None, ge=1, le=40_000)
+    write_capacity: int | None = Field(None, ge=1, le=40_000)
+    predictions_ttl_days: int = Field(30, ge=1, le=3650)  # predictions expire this many days after they are written
+
+    @model_validator(mode="after")
+    def _capacity(self) -> "TablesSettings":
+        provisioned = self.billing_mode == "PROVISIONED"
+        has_capacity = self.read_capacity is not None and self.write_capacity is not None
+        if provisioned and not has_capacity:
+            raise ValueError("billing_mode PROVISIONED needs read_capacity and write_capacity")
+        if not provisioned and (self.read_capacity or self.write_capacity):
+            raise ValueError("read_capacity/write_capacity are only allowed with billing_mode PROVISIONED")
+        return self
 
 
 @dataclass(frozen=True)
 class TablesProps:
-    """The pipeline's tables."""
+    """The pipeline's tables: what they are wired to; their knobs are ``settings``."""
 
     naming: Naming
-    kms_key_arn: str  # every table is encrypted with this customer-managed key
-    billing_mode: str = "PAY_PER_REQUEST"  # or PROVISIONED with the capacities below
-    read_capacity: int | None = None
-    write_capacity: int | None = None
-    protect: bool = False  # deletion protection + prevent_destroy (prod)
+    data_key: KeyRef  # every table is encrypted with this customer-managed key
+    protect: bool = False  # deletion protection + prevent_destroy (protect_stateful)
+    settings: TablesSettings = field(default_factory=TablesSettings)
 
 
 @dataclass(frozen=True)
@@ -35,7 +58,8 @@ class _Index:
 
 
 class Tables(Construct):
-    """Exposes ``model_registry``, ``experiments``, ``predictions`` (aws DynamodbTable)."""
+    """Exposes ``model_registry``, ``experiments``, ``predictions`` (aws DynamodbTable) and a ``TableRef`` of each
+    (``model_registry_ref``, ``experiments_ref``, ``predictions_ref``)."""
 
     def __init__(self, scope: Construct, id: str, props: TablesProps) -> None:
         super().__init__(scope, id)
@@ -44,32 +68,42 @@ class Tables(Construct):
             "model-registry",
             hash_key="model_name",
             range_key="version",
-            indexes=(_Index("by-status", "status", "registered_at"),),
+            indexes=(_Index(REGISTRY_STATUS_INDEX, "status", "registered_at"),),
         )
         self.experiments = self._table("experiments", hash_key="experiment_id")
         self.predictions = self._table(
             "predictions",
             hash_key="request_id",
-            indexes=(_Index("by-variant-time", "variant", "created_at"),),
+            indexes=(_Index(PREDICTIONS_VARIANT_INDEX, "variant", "created_at"),),
             ttl=PREDICTIONS_TTL_ATTRIBUTE,
         )
         self.all = (self.model_registry, self.experiments, self.predictions)
+        self.model_registry_ref = TableRef(self.model_registry.name, self.model_registry.arn)
+        self.experiments_ref = TableRef(self.experiments.name, self.experiments.arn)
+        self.predictions_ref = TableRef(self.predictions.name, self.predictions.arn)
 
     def _table(
-        self, component: str, hash_key: str, range_key: str | None = None, indexes: tuple[_Index, ...] = (), ttl=None
+        self,
+        component: str,
+        hash_key: str,
+        range_key: str | None = None,
+        indexes: tuple[_Index, ...] = (),
+        ttl: str | None = None,
     ) -> Any:
-        p = self._props
+        p, settings = self._props, self._props.settings
         keys = [hash_key, *([range_key] if range_key else [])]
         for index in indexes:
             keys += [k for k in (index.hash_key, index.range_key) if k not in keys]
-        provisioned = p.billing_mode == "PROVISIONED"
-        capacity = {"read_capacity": p.read_capacity, "write_capacity": p.write_capacity} if provisioned else {}
+        provisioned = settings.billing_mode == "PROVISIONED"
+        capacity = (
+            {"read_capacity": settings.read_capacity, "write_capacity": settings.write_capacity} if provisioned else {}
+        )
         ddb = aws.dynamodb_table
         return ddb.DynamodbTable(
             self,
             component,
             name=p.naming.name(component, Kind.DYNAMODB),
-            billing_mode=p.billing_mode,
+            billing_mode=settings.billing_mode,
             hash_key=hash_key,
             range_key=range_key,
             attribute=[ddb.DynamodbTableAttribute(name=k, type="S") for k in keys],
@@ -82,7 +116,7 @@ class Tables(Construct):
             or None,
             ttl={"attribute_name": ttl, "enabled": True} if ttl else None,
             point_in_time_recovery={"enabled": True},
-            server_side_encryption={"enabled": True, "kms_key_arn": p.kms_key_arn},
+            server_side_encryption={"enabled": True, "kms_key_arn": p.data_key.arn},
             deletion_protection_enabled=p.protect,
             lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if p.protect else None,
             **capacity,

@@ -10,32 +10,24 @@ import os
 import re
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, ValidationError, field_validator
 
+from constructs.alarms import AlarmsSettings
+from constructs.aws_limits import MAX_DAYS
+from constructs.data_lake import DataLakeSettings
+from constructs.encryption import KmsSettings
+from constructs.functions import FunctionsSettings
+from constructs.inference_api import ApiSettings
+from constructs.log_group import LogsSettings
+from constructs.monitoring import EmailAddress, check_unique_addresses
 from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
-from constructs.serving_rules import validate_serving
+from constructs.serving_rules import SageMakerSettings, validate_serving
+from constructs.settings import AccountId, Region, Settings, TagValue
+from constructs.streaming import KinesisSettings, StreamConsumerSettings
+from constructs.tables import TablesSettings
 from stacks import strict_json
-from stacks.config_sections import (
-    AccountId,
-    AlarmsConfig,
-    ApiConfig,
-    BackendConfig,
-    DataLakeConfig,
-    DynamoDbConfig,
-    FunctionsConfig,
-    KinesisConfig,
-    KmsConfig,
-    LogsConfig,
-    Region,
-    SageMakerConfig,
-    StateBackendConfig,
-    StreamConsumerConfig,
-    StrictModel,
-    TagValue,
-    check_region,
-)
 from stacks.strict_json import Location
 
 ENVIRONMENTS = ("dev", "staging", "prod")
@@ -63,7 +55,22 @@ class ConfigError(Exception):
         super().__init__(f"invalid configuration in cdktf.json ({len(problems)} problem(s)):\n{lines}")
 
 
-class EnvironmentConfig(StrictModel):
+class StateBackendConfig(Settings):
+    """The bootstrap stack that holds every environment's Terraform state (§3)."""
+
+    region: Region  # region of the state bucket
+    account_id: AccountId  # account that owns the state bucket
+    noncurrent_version_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old state versions are kept this long
+    kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
+
+
+class BackendConfig(Settings):
+    """Where one environment stack keeps its state."""
+
+    mode: Literal["s3", "local"] = "s3"  # "local" only for offline synth, tests and the emulator demo
+
+
+class EnvironmentConfig(Settings):
     """One deployable environment: one ``ml-pipeline-<env>`` stack."""
 
     suffix: str | None = Field(None, pattern=f"^{SUFFIX_PATTERN}$")  # appended to every name
@@ -73,33 +80,24 @@ class EnvironmentConfig(StrictModel):
     cost_center: TagValue  # CostCenter tag
     protect_stateful: bool = True  # prevent_destroy + deletion protection on stateful resources
     endpoints_enabled: bool = False  # THE phase flag: false = phase one (no SageMaker endpoint)
+    # Each section is the settings model of the construct it configures (constructs/<module>.py), embedded as is.
     backend: BackendConfig = BackendConfig()
-    kms: KmsConfig = KmsConfig()
-    logs: LogsConfig = LogsConfig()
-    data_lake: DataLakeConfig = DataLakeConfig()
-    dynamodb: DynamoDbConfig = DynamoDbConfig()
-    kinesis: KinesisConfig = KinesisConfig()
-    sagemaker: SageMakerConfig = SageMakerConfig()
-    functions: FunctionsConfig = FunctionsConfig()
-    stream_consumer: StreamConsumerConfig = StreamConsumerConfig()
-    api: ApiConfig = ApiConfig()
-    alarms: AlarmsConfig = AlarmsConfig()
-    alert_emails: list[Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]] = Field(
-        default_factory=list
-    )  # e-mail addresses subscribed to the alerts topic (each once)
+    kms: KmsSettings = KmsSettings()
+    logs: LogsSettings = LogsSettings()
+    data_lake: DataLakeSettings = DataLakeSettings()
+    dynamodb: TablesSettings = TablesSettings()
+    kinesis: KinesisSettings = KinesisSettings()
+    sagemaker: SageMakerSettings = SageMakerSettings()
+    functions: FunctionsSettings = FunctionsSettings()
+    stream_consumer: StreamConsumerSettings = StreamConsumerSettings()
+    api: ApiSettings = ApiSettings()
+    alarms: AlarmsSettings = AlarmsSettings()
+    alert_emails: list[EmailAddress] = Field(default_factory=list)  # subscribed to the alerts topic (each once)
 
-    _region = field_validator("region")(check_region)
-
-    @field_validator("alert_emails")
-    @classmethod
-    def _unique_emails(cls, value: list[str]) -> list[str]:
-        lowered = [e.lower() for e in value]
-        if duplicates := sorted({e for e in lowered if lowered.count(e) > 1}):
-            raise ValueError(f"each address may be listed once; repeated: {duplicates}")
-        return value
+    _unique_emails = field_validator("alert_emails")(check_unique_addresses)
 
 
-class AppConfig(StrictModel):
+class AppConfig(Settings):
     """The whole ``context`` block of cdktf.json."""
 
     project: Slug  # first part of every resource name
@@ -209,15 +207,17 @@ def _shared_account_problems(environments: dict[str, EnvironmentConfig]) -> list
 
 
 def _apply_overrides(context: dict[str, Any], environ: dict[str, str]) -> list[str]:
-    problems = []
+    problems: list[str] = []
     environments = context.get("environments")
-    environments = environments if isinstance(environments, dict) else {}
+    if not isinstance(environments, dict):
+        return problems  # the schema reports `environments` itself
     for key, value in environ.items():
         if not key.startswith(ENDPOINTS_OVERRIDE_PREFIX):
             continue
         env = key.removeprefix(ENDPOINTS_OVERRIDE_PREFIX).lower()
         if not isinstance(environments.get(env), dict):
-            problems.append(f"{key}: no environment '{env}'; allowed: {', '.join(ENVIRONMENTS)}")
+            known = ", ".join(sorted(e for e, v in environments.items() if isinstance(v, dict))) or "none"
+            problems.append(f"{key}: cdktf.json has no environment '{env}'; its environments: {known}")
         elif value.lower() not in ("true", "false"):
             problems.append(f"environment '{env}', field 'endpoints_enabled' ({key}): must be true or false")
         else:
@@ -272,7 +272,7 @@ def _below(loc: Location, known: Sequence[tuple[Location, str]]) -> bool:
     return any(loc[: len(at)] == at for at, _ in known)
 
 
-def _valid(model: type[StrictModel], value: Any) -> Any:
+def _valid(model: type[Settings], value: Any) -> Any:
     try:
         return model.model_validate(value)
     except ValidationError:

@@ -11,12 +11,16 @@ from typing import Any
 
 import pytest
 from cdktf import App, LocalBackend, TerraformStack
+from pydantic import ValidationError
 
 from constructs.aws_modules import aws
-from constructs.functions import Functions, FunctionsProps
+from constructs.functions import Functions, FunctionsProps, FunctionsSettings
 from constructs.lambda_function import XRAY_SID, LambdaFunction, LambdaFunctionProps
+from constructs.log_group import LogsSettings
 from constructs.naming import Naming
 from constructs.packaging import FUNCTIONS, build_zip, source_hash, zip_entries
+from constructs.refs import BucketRef, Deployment, FunctionRef, KeyRef, StreamRef, TableRef
+from constructs.tables import REGISTRY_STATUS_INDEX
 from tests.conftest import ROOT
 from tests.support.synth import by_path, of_type, policy_of, ref_id, resources
 
@@ -36,34 +40,32 @@ ENDPOINT = f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/mlpipe-endpoint-dev"
 SHARED_MODULES = sorted(f"mlp_common/{p.name}" for p in (LAMBDA_SRC / "mlp_common").glob("*.py"))
 
 
+DEPLOYMENT = Deployment(Naming("mlpipe", "dev"), ACCOUNT, REGION)
+
+
 def _props(build_dir: Path, **overrides: Any) -> FunctionsProps:
-    settings: dict[str, Any] = {
-        "naming": Naming("mlpipe", "dev"),
-        "account_id": ACCOUNT,
-        "region": REGION,
+    wiring: dict[str, Any] = {
+        "deployment": DEPLOYMENT,
         "source_root": LAMBDA_SRC,
-        "raw_bucket_name": "mlpipe-raw-dev",
-        "raw_bucket_arn": RAW,
-        "processed_bucket_name": "mlpipe-processed-dev",
-        "processed_bucket_arn": PROCESSED,
-        "model_artifacts_bucket_name": "mlpipe-model-artifacts-dev",
-        "model_artifacts_bucket_arn": ARTIFACTS,
-        "predictions_table_name": "mlpipe-predictions-dev",
-        "predictions_table_arn": PREDICTIONS,
-        "model_registry_table_name": "mlpipe-model-registry-dev",
-        "model_registry_table_arn": REGISTRY,
-        "stream_arn": STREAM,
-        "data_key_arn": DATA_KEY,
-        "ml_key_arn": ML_KEY,
-        "ops_key_arn": OPS_KEY,
+        "raw_bucket": BucketRef("mlpipe-raw-dev", RAW),
+        "processed_bucket": BucketRef("mlpipe-processed-dev", PROCESSED),
+        "model_artifacts_bucket": BucketRef("mlpipe-model-artifacts-dev", ARTIFACTS),
+        "predictions_table": TableRef("mlpipe-predictions-dev", PREDICTIONS),
+        "model_registry_table": TableRef("mlpipe-model-registry-dev", REGISTRY),
+        "stream": StreamRef("mlpipe-inference-requests-dev", STREAM),
+        "data_key": KeyRef(DATA_KEY),
+        "ml_key": KeyRef(ML_KEY),
+        "ops_key": KeyRef(OPS_KEY),
         "endpoint_name": "mlpipe-endpoint-dev",
         "endpoint_arn": ENDPOINT,
+        "endpoints_enabled": False,
         "predictions_ttl_days": 7,
-        "feature_count": 4,
+        "settings": FunctionsSettings(),
+        "logs": LogsSettings(),
         "build_dir": build_dir,
         **overrides,
     }
-    return FunctionsProps(**settings)
+    return FunctionsProps(**wiring)
 
 
 @dataclass(frozen=True)
@@ -347,7 +349,7 @@ OWN_GRANTS_PHASE_ONE: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     },
     "inference": {
         "PutPrediction": (["dynamodb:PutItem"], [PREDICTIONS]),
-        "QueryApprovedModels": (["dynamodb:Query"], [f"{REGISTRY}/index/by-status"]),
+        "QueryApprovedModels": (["dynamodb:Query"], [f"{REGISTRY}/index/{REGISTRY_STATUS_INDEX}"]),
         **DATA_KEY_GRANT,
     },
     "stream_consumer": {
@@ -455,13 +457,15 @@ def test_asset_zip_under_cdktf_out_holds_the_handler(phase_one, function):
 def test_settings_override_the_secure_defaults(tmp_path):
     custom = synth(
         tmp_path,
-        memory_mb=1024,
-        timeout_seconds=60,
-        reserved_concurrency=3,
-        log_level="DEBUG",
-        log_retention_days=30,
-        metric_goal="minimize",
-        metric_threshold=0.25,
+        settings=FunctionsSettings(
+            memory_mb=1024,
+            timeout_seconds=60,
+            reserved_concurrency=3,
+            log_level="DEBUG",
+            metric_goal="minimize",
+            metric_threshold=0.25,
+        ),
+        logs=LogsSettings(retention_days=30),
     )
     body = custom.function("evaluate")
     assert (body["memory_size"], body["timeout"], body["reserved_concurrent_executions"]) == (1024, 60, 3)
@@ -493,40 +497,56 @@ def test_constructs_expose_their_attributes(phase_one):
         "dlq",
     ):
         assert getattr(functions.inference, attribute) is not None, attribute
+    inference = functions.inference
+    assert inference.ref == FunctionRef(name=inference.name, arn=inference.arn, invoke_arn=inference.invoke_arn)
+
+
+def test_the_registry_index_the_role_may_query_is_the_one_the_handler_queries():
+    # The handler is zipped alone and cannot import constructs/: it names the table's GSI as a literal.
+    source = (LAMBDA_SRC / "inference" / "inference.py").read_text()
+    assert f'"{REGISTRY_STATUS_INDEX}"' in source
 
 
 def _single_function(tmp_path: Path, **overrides: Any) -> Callable[[], LambdaFunction]:
-    settings: dict[str, Any] = {
-        "naming": Naming("mlpipe", "dev"),
+    wiring: dict[str, Any] = {
+        "deployment": DEPLOYMENT,
         "function": "evaluate",
         "description": "test",
-        "account_id": ACCOUNT,
-        "region": REGION,
-        "ops_key_arn": OPS_KEY,
+        "ops_key": KeyRef(OPS_KEY),
         "source_root": LAMBDA_SRC,
+        "settings": FunctionsSettings(),
+        "logs": LogsSettings(),
         "build_dir": tmp_path,
         **overrides,
     }
 
     def build() -> LambdaFunction:
         stack = TerraformStack(App(outdir=str(tmp_path / "out")), "validation")
-        return LambdaFunction(stack, "fn", LambdaFunctionProps(**settings))
+        return LambdaFunction(stack, "fn", LambdaFunctionProps(**wiring))
 
     return build
 
 
-def test_invalid_function_settings_are_reported_together(tmp_path):
-    build = _single_function(
-        tmp_path, memory_mb=64, timeout_seconds=901, reserved_concurrency=0, log_retention_days=10, log_level="TRACE"
-    )
-    with pytest.raises(ValueError) as error:
-        build()
-    assert str(error.value) == (
-        "function 'evaluate': memory_mb must be 128-10240 (got 64); timeout_seconds must be 1-900 (got 901); "
-        "reserved_concurrency must be ≥ 1 (got 0; 0 disables the function); "
-        "log_retention_days 10 is not a CloudWatch Logs retention; "
-        "log_level must be one of DEBUG, INFO, WARNING, ERROR (got 'TRACE')"
-    )
+def _errors(error: pytest.ExceptionInfo[ValidationError]) -> dict[tuple[int | str, ...], str]:
+    return {e["loc"]: e["msg"] for e in error.value.errors()}
+
+
+def test_invalid_function_settings_are_reported_together():
+    with pytest.raises(ValidationError) as error:
+        FunctionsSettings(memory_mb=64, timeout_seconds=901, reserved_concurrency=0, log_level="TRACE")  # type: ignore[arg-type]
+    assert _errors(error) == {
+        ("memory_mb",): "Input should be greater than or equal to 128",
+        ("timeout_seconds",): "Input should be less than or equal to 900",
+        ("reserved_concurrency",): "Input should be greater than or equal to 1",  # 0 disables the function
+        ("log_level",): "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
+    }
+
+
+def test_a_log_retention_cloudwatch_does_not_offer_is_refused():
+    with pytest.raises(ValidationError) as error:
+        LogsSettings(retention_days=10)
+    assert list(_errors(error)) == [("retention_days",)]
+    assert "10 is not a CloudWatch Logs retention" in _errors(error)[("retention_days",)]
 
 
 def test_a_wildcard_grant_is_refused(tmp_path):
@@ -547,13 +567,23 @@ def test_the_reserved_variables_cannot_be_overridden(tmp_path):
     )
 
 
-def test_functions_refuse_a_wildcard_arn_and_a_bad_goal(tmp_path):
+def test_functions_refuse_wildcard_arns_together(tmp_path):
     with pytest.raises(ValueError) as error:
-        synth(tmp_path, endpoint_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/*", metric_goal="best")
+        synth(
+            tmp_path,
+            endpoint_arn=f"arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/*",
+            stream=StreamRef("mlpipe-inference-requests-dev", "mlpipe-inference-requests-dev"),
+        )
     assert str(error.value) == (
-        "functions: metric_goal must be maximize or minimize (got 'best'); "
+        "functions: stream.arn must be an exact ARN (got 'mlpipe-inference-requests-dev'); "
         f"endpoint_arn must be an exact ARN (got 'arn:aws:sagemaker:{REGION}:{ACCOUNT}:endpoint/*')"
     )
+
+
+def test_functions_settings_refuse_a_bad_goal():
+    with pytest.raises(ValidationError) as error:
+        FunctionsSettings(metric_goal="best")  # type: ignore[arg-type]
+    assert _errors(error) == {("metric_goal",): "Input should be 'maximize' or 'minimize'"}
 
 
 # --- terraform ------------------------------------------------------------------------------------------------------

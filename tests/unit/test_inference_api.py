@@ -7,11 +7,15 @@ from typing import Any
 
 import pytest
 from cdktf import App, TerraformOutput, TerraformStack
+from pydantic import ValidationError
 
+import constructs.api_routes as api_routes
 import constructs.inference_api as inference_api
 from constructs.aws_modules import aws
-from constructs.inference_api import InferenceApi, InferenceApiProps
+from constructs.inference_api import ApiSettings, InferenceApi, InferenceApiProps
+from constructs.log_group import LogsSettings
 from constructs.naming import Naming
+from constructs.refs import Deployment, FunctionRef, KeyRef
 from tests.support.synth import by_path, of_type, policy_of, ref_id
 
 STACK = "inference-api-test"
@@ -35,7 +39,7 @@ ENABLED = {
     "manage_account_logging_role": True,
     "log_retention_days": 90,
 }
-DISABLED = {"cache_enabled": False, "waf_enabled": False, "manage_account_logging_role": False, "stage_name": "beta"}
+DISABLED = {"cache_enabled": False, "waf_enabled": False, "manage_account_logging_role": False}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,15 +49,13 @@ class Synthesized:
 
 
 def _props(**overrides: Any) -> InferenceApiProps:
+    retention = overrides.pop("log_retention_days", 365)
     return InferenceApiProps(
-        naming=Naming("mlpipe", "dev"),
-        region="us-east-1",
-        account_id="123456789012",
-        inference_function_name=FUNCTION_NAME,
-        inference_invoke_arn=INVOKE_ARN,
-        inference_function_arn=FUNCTION_ARN,
-        ops_key_arn=OPS_KEY_ARN,
-        **overrides,
+        deployment=Deployment(Naming("mlpipe", "dev"), "123456789012", "us-east-1"),
+        inference_function=FunctionRef(FUNCTION_NAME, FUNCTION_ARN, INVOKE_ARN),
+        ops_key=KeyRef(OPS_KEY_ARN),
+        settings=ApiSettings(**overrides),
+        logs=LogsSettings(retention_days=retention),
     )
 
 
@@ -93,7 +95,8 @@ def route_changed(tmp_path_factory) -> Synthesized:
         for route in inference_api.ROUTES
     )
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(inference_api, "ROUTES", routes)
+        patch.setattr(inference_api, "ROUTES", routes)  # what the construct builds
+        patch.setattr(api_routes, "ROUTES", routes)  # what the redeployment digest covers
         return _synth(tmp_path_factory.mktemp("api-route-changed"), **ENABLED)
 
 
@@ -282,7 +285,7 @@ def test_stage_has_xray_tracing(enabled, disabled):
 
 def test_stage_serves_the_current_deployment(disabled):
     stage = _stage(disabled.stack)
-    assert stage["stage_name"] == "beta"
+    assert stage["stage_name"] == "v1"
     assert stage["deployment_id"] == _ref("aws_api_gateway_deployment", _deployment(disabled.stack), "id")
 
 
@@ -533,15 +536,12 @@ def test_exposes_the_stage_url_the_key_id_and_the_execution_arn(enabled):
     }
 
 
-def test_invalid_props_fail_with_every_problem_at_once(tmp_path):
-    stack = TerraformStack(App(outdir=str(tmp_path)), STACK)
-    props = _props(stage_name="v 1", quota_period="YEAR", cache_size_gb="2", cache_ttl_seconds=7200, waf_rate_limit=10)
-    with pytest.raises(ValueError) as error:
-        InferenceApi(stack, "inference-api", props)
-    assert str(error.value) == (
-        "inference API: stage_name 'v 1' must be 1-128 letters, digits, - or _; "
-        "quota_period 'YEAR' must be one of DAY, WEEK, MONTH; "
-        "cache_size_gb '2' must be one of 0.5, 1.6, 6.1, 13.5, 28.4, 58.2, 118, 237; "
-        "cache_ttl_seconds must be 0-3600; "
-        "waf_rate_limit must be 100-2000000000"
-    )
+def test_invalid_settings_fail_with_every_problem_at_once():
+    with pytest.raises(ValidationError) as error:
+        ApiSettings(quota_period="YEAR", cache_size_gb="2", cache_ttl_seconds=7200, waf_rate_limit=10)
+    assert [(e["loc"], e["type"]) for e in error.value.errors()] == [
+        (("quota_period",), "literal_error"),
+        (("cache_size_gb",), "literal_error"),
+        (("cache_ttl_seconds",), "less_than_equal"),
+        (("waf_rate_limit",), "greater_than_equal"),
+    ]

@@ -8,12 +8,23 @@ from typing import Any
 import pytest
 from cdktf import App, TerraformStack
 
+from constructs.alarms import AlarmsSettings
 from constructs.aws_modules import aws
+from constructs.log_group import LogsSettings
 from constructs.model_serving import PLACEHOLDER_MODEL_BASE64, ModelServing, ModelServingProps
-from constructs.monitoring import Alerts, AlertsProps
+from constructs.monitoring import Alerts, AlertsProps, AlertsSettings
 from constructs.naming import Naming
-from constructs.serving_rules import XGBOOST_IMAGES, has_local_nvme, image_for, validate_serving
-from stacks.config_sections import AlarmsConfig, SageMakerConfig, VariantConfig, VpcConfig
+from constructs.refs import BucketRef, Deployment, FunctionRef, KeyRef, TopicRef
+from constructs.serving_rules import (
+    XGBOOST_IMAGES,
+    SageMakerSettings,
+    VariantSettings,
+    VpcSettings,
+    endpoint_ref,
+    has_local_nvme,
+    image_for,
+    validate_serving,
+)
 from tests.support.synth import by_path, of_type, policy_of, ref_id, resources
 
 ACCOUNT = "123456789012"
@@ -22,11 +33,15 @@ ML_KEY = "arn:aws:kms:us-east-1:123456789012:key/11111111-1111-1111-1111-1111111
 OPS_KEY = "arn:aws:kms:us-east-1:123456789012:key/22222222-2222-2222-2222-222222222222"
 BUCKET = "mlpipe-model-artifacts-dev"
 BUCKET_ARN = f"arn:aws:s3:::{BUCKET}"
+ARTIFACTS = BucketRef(name=BUCKET, arn=BUCKET_ARN)
 SHIFT_FN = "arn:aws:lambda:us-east-1:123456789012:function:mlpipe-traffic-shift-dev"
+SHIFT_FN_INVOKE = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{SHIFT_FN}/invocations"
 URL_A = f"s3://{BUCKET}/models/xgb-20240601-1200/A/output/model.tar.gz"
 URL_B = f"s3://{BUCKET}/models/xgb-20240603-0900/B/output/model.tar.gz"
 XGBOOST_US_EAST_1 = "683313688378.dkr.ecr.us-east-1.amazonaws.com/sagemaker-xgboost:1.7-1"
 NAMING = Naming(project="mlpipe", env="dev")
+DEPLOYMENT = Deployment(naming=NAMING, account_id=ACCOUNT, region=REGION)
+ALERTS_TOPIC = TopicRef("arn:aws:sns:us-east-1:123456789012:mlpipe-alerts-dev")
 PHASE_TWO_ONLY = (
     "aws_sagemaker_endpoint",
     "aws_appautoscaling_target",
@@ -36,17 +51,39 @@ PHASE_TWO_ONLY = (
 )
 
 
-def two_variants(url_a: str | None = URL_A, url_b: str | None = URL_B, **settings: Any) -> SageMakerConfig:
-    return SageMakerConfig(
+def two_variants(url_a: str | None = URL_A, url_b: str | None = URL_B, **settings: Any) -> SageMakerSettings:
+    return SageMakerSettings(
         variants=[
-            VariantConfig(name="A", weight=80, model_data_url=url_a),
-            VariantConfig(name="B", weight=20, model_data_url=url_b),
+            VariantSettings(name="A", weight=80, model_data_url=url_a),
+            VariantSettings(name="B", weight=20, model_data_url=url_b),
         ],
         **settings,
     )
 
 
-def synth(outdir: Path, *, endpoints_enabled: bool, sagemaker: SageMakerConfig | None = None) -> dict[str, Any]:
+def serving_props(
+    *,
+    endpoints_enabled: bool = False,
+    sagemaker: SageMakerSettings | None = None,
+    alerts_topic: TopicRef = ALERTS_TOPIC,
+    ml_key_arn: str = ML_KEY,
+    bucket: BucketRef = ARTIFACTS,
+    **settings: Any,
+) -> ModelServingProps:
+    return ModelServingProps(
+        deployment=DEPLOYMENT,
+        ml_key=KeyRef(ml_key_arn),
+        ops_key=KeyRef(OPS_KEY),
+        artifacts_bucket=bucket,
+        alerts_topic=alerts_topic,
+        traffic_shift_function=FunctionRef(name="mlpipe-traffic-shift-dev", arn=SHIFT_FN, invoke_arn=SHIFT_FN_INVOKE),
+        endpoints_enabled=endpoints_enabled,
+        settings=sagemaker or two_variants(),
+        **settings,
+    )
+
+
+def synth(outdir: Path, *, endpoints_enabled: bool, sagemaker: SageMakerSettings | None = None) -> dict[str, Any]:
     """One stack with the alerts topic and model serving; returns the parsed cdk.tf.json."""
     app = App(outdir=str(outdir))
     stack = TerraformStack(app, "serving")
@@ -54,25 +91,17 @@ def synth(outdir: Path, *, endpoints_enabled: bool, sagemaker: SageMakerConfig |
     alerts = Alerts(
         stack,
         "alerts",
-        AlertsProps(naming=NAMING, ops_key_arn=OPS_KEY, account_id=ACCOUNT, alert_emails=("ml-oncall@example.com",)),
+        AlertsProps(NAMING, KeyRef(OPS_KEY), ACCOUNT, AlertsSettings(alert_emails=["ml-oncall@example.com"])),
     )
     ModelServing(
         stack,
         "serving",
-        ModelServingProps(
-            naming=NAMING,
-            region=REGION,
-            account_id=ACCOUNT,
-            sagemaker=sagemaker or two_variants(),
+        serving_props(
             endpoints_enabled=endpoints_enabled,
-            ml_key_arn=ML_KEY,
-            ops_key_arn=OPS_KEY,
-            artifacts_bucket_arn=BUCKET_ARN,
-            artifacts_bucket_name=BUCKET,
-            alerts_topic_arn=alerts.topic_arn,
-            traffic_shift_function_arn=SHIFT_FN,
-            alarms=AlarmsConfig(model_latency_p99_ms=750, variant_5xx_errors=3),
-            log_retention_days=365,
+            sagemaker=sagemaker,
+            alerts_topic=alerts.ref,
+            alarms=AlarmsSettings(model_latency_p99_ms=750, variant_5xx_errors=3),
+            logs=LogsSettings(retention_days=365),
         ),
     )
     app.synth()
@@ -91,7 +120,7 @@ def phase_two(tmp_path_factory) -> dict[str, Any]:
 
 @pytest.fixture
 def synth_with(tmp_path_factory):
-    def _synth(sagemaker: SageMakerConfig, endpoints_enabled: bool = False) -> dict[str, Any]:
+    def _synth(sagemaker: SageMakerSettings, endpoints_enabled: bool = False) -> dict[str, Any]:
         return synth(tmp_path_factory.mktemp("variant"), endpoints_enabled=endpoints_enabled, sagemaker=sagemaker)
 
     return _synth
@@ -164,23 +193,12 @@ def test_endpoint_name_and_arn_are_known_in_phase_one(tmp_path):
     serving = ModelServing(
         stack,
         "serving",
-        ModelServingProps(
-            naming=NAMING,
-            region=REGION,
-            account_id=ACCOUNT,
-            sagemaker=two_variants(),
-            endpoints_enabled=False,
-            ml_key_arn=ML_KEY,
-            ops_key_arn=OPS_KEY,
-            artifacts_bucket_arn=BUCKET_ARN,
-            artifacts_bucket_name=BUCKET,
-            alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:mlpipe-alerts-dev",
-            traffic_shift_function_arn=SHIFT_FN,
-        ),
+        serving_props(),
     )
     assert serving.endpoint is None
     assert serving.endpoint_name == "mlpipe-endpoint-dev"
     assert serving.endpoint_arn == "arn:aws:sagemaker:us-east-1:123456789012:endpoint/mlpipe-endpoint-dev"
+    assert serving.endpoint_ref == endpoint_ref(DEPLOYMENT)  # the one derivation the stack shares
     assert re.fullmatch(r"mlpipe-epc-[0-9a-f]{10}-dev", serving.endpoint_config_name)
 
 
@@ -216,10 +234,10 @@ def test_each_instance_variant_tracks_invocations_per_instance(phase_two):
 
 
 def test_serverless_variant_gets_no_scalable_target(synth_with):
-    serverless = SageMakerConfig(
+    serverless = SageMakerSettings(
         network_isolation=False,
         data_capture_enabled=False,
-        variants=[VariantConfig(name="A", weight=1, model_data_url=URL_A, serverless_memory_mb=2048)],
+        variants=[VariantSettings(name="A", weight=1, model_data_url=URL_A, serverless_memory_mb=2048)],
     )
     stack = synth_with(serverless, endpoints_enabled=True)
     assert of_type(stack, "aws_appautoscaling_target") == {}
@@ -345,10 +363,10 @@ def test_only_the_changed_variants_model_gets_a_new_name(phase_one, synth_with):
 
 
 def test_endpoint_config_name_changes_when_a_weight_changes(phase_one, synth_with):
-    config = SageMakerConfig(
+    config = SageMakerSettings(
         variants=[
-            VariantConfig(name="A", weight=50, model_data_url=URL_A),
-            VariantConfig(name="B", weight=50, model_data_url=URL_B),
+            VariantSettings(name="A", weight=50, model_data_url=URL_A),
+            VariantSettings(name="B", weight=50, model_data_url=URL_B),
         ]
     )
     assert endpoint_config(synth_with(config))["name"] != endpoint_config(phase_one)["name"]
@@ -375,7 +393,7 @@ def test_models_wait_for_the_role_policy(phase_one):
 
 def test_an_explicit_image_uri_wins(synth_with):
     image = "999999999999.dkr.ecr.us-east-1.amazonaws.com/fraud-model:2024-06-01"
-    config = SageMakerConfig(variants=[VariantConfig(name="A", weight=1, model_data_url=URL_A, image_uri=image)])
+    config = SageMakerSettings(variants=[VariantSettings(name="A", weight=1, model_data_url=URL_A, image_uri=image)])
     stack = synth_with(config)
     assert by_path(stack, "aws_sagemaker_model", "/model-A")["primary_container"]["image"] == image
     statements = policy_of(by_path(stack, "aws_iam_role_policy", "/execution-policy"))["Statement"]
@@ -389,7 +407,7 @@ def test_network_isolation_can_be_turned_off(synth_with):
 
 
 def test_vpc_config_places_models_in_the_subnets(synth_with):
-    vpc = VpcConfig(subnet_ids=["subnet-0bbbbbbb", "subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
+    vpc = VpcSettings(subnet_ids=["subnet-0bbbbbbb", "subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
     stack = synth_with(two_variants(vpc=vpc))
     assert by_path(stack, "aws_sagemaker_model", "/model-A")["vpc_config"] == {
         "subnets": ["subnet-0aaaaaaa", "subnet-0bbbbbbb"],
@@ -398,7 +416,7 @@ def test_vpc_config_places_models_in_the_subnets(synth_with):
 
 
 def test_vpc_config_grants_network_interface_actions(synth_with):
-    vpc = VpcConfig(subnet_ids=["subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
+    vpc = VpcSettings(subnet_ids=["subnet-0aaaaaaa"], security_group_ids=["sg-01111111"])
     statements = policy_of(by_path(synth_with(two_variants(vpc=vpc)), "aws_iam_role_policy", "/execution-policy"))
     by_sid = {s["Sid"]: s for s in statements["Statement"]}
     ec2 = "arn:aws:ec2:us-east-1:123456789012"
@@ -431,7 +449,7 @@ def test_phase_two_refuses_placeholder_models(tmp_path):
 
 
 def test_the_construct_refuses_an_invalid_config(tmp_path):
-    nvme = SageMakerConfig(variants=[VariantConfig(name="A", weight=1, instance_type="ml.g4dn.xlarge")])
+    nvme = SageMakerSettings(variants=[VariantSettings(name="A", weight=1, instance_type="ml.g4dn.xlarge")])
     with pytest.raises(ValueError, match=r"field 'sagemaker\.variants\.0\.instance_type'"):
         synth(tmp_path, endpoints_enabled=False, sagemaker=nvme)
 
@@ -557,17 +575,15 @@ def test_alerts_without_addresses_have_no_subscriptions(tmp_path):
     app = App(outdir=str(tmp_path))
     stack = TerraformStack(app, "alerts")
     aws.provider.AwsProvider(stack, "aws", region=REGION)
-    Alerts(stack, "alerts", AlertsProps(naming=NAMING, ops_key_arn=OPS_KEY, account_id=ACCOUNT))
+    Alerts(stack, "alerts", AlertsProps(naming=NAMING, ops_key=KeyRef(OPS_KEY), account_id=ACCOUNT))
     app.synth()
     synthesized = json.loads((tmp_path / "stacks" / "alerts" / "cdk.tf.json").read_text())
     assert of_type(synthesized, "aws_sns_topic_subscription") == {}
 
 
-def test_alerts_refuse_a_duplicate_address(tmp_path):
-    stack = TerraformStack(App(outdir=str(tmp_path)), "alerts")
-    props = AlertsProps(naming=NAMING, ops_key_arn=OPS_KEY, account_id=ACCOUNT, alert_emails=("a@x.io", "a@x.io"))
-    with pytest.raises(ValueError, match=r"environment 'dev', alerts: alert_emails lists \['a@x.io'\] more than once"):
-        Alerts(stack, "alerts", props)
+def test_alerts_refuse_a_duplicate_address():
+    with pytest.raises(ValueError, match=r"each address may be listed once; repeated: \['a@x.io'\]"):
+        AlertsSettings(alert_emails=["a@x.io", "a@x.io"])
 
 
 # --- images and validation -------------------------------------------------------------------------------------------
@@ -591,7 +607,7 @@ def test_built_in_xgboost_image_per_region(region, account):
 
 def test_image_for_an_unknown_region_without_image_uri_is_an_error():
     with pytest.raises(ValueError, match=r"variant 'A': region 'mx-central-1' has no built-in XGBoost image"):
-        image_for("mx-central-1", VariantConfig(name="A", weight=1))
+        image_for("mx-central-1", VariantSettings(name="A", weight=1))
 
 
 @pytest.mark.parametrize(
@@ -619,10 +635,10 @@ def test_a_valid_serving_config_has_no_problems():
 
 
 def test_validation_refuses_nvme_instance_types_because_of_the_volume_key():
-    config = SageMakerConfig(
+    config = SageMakerSettings(
         variants=[
-            VariantConfig(name="A", weight=80),
-            VariantConfig(name="B", weight=20, instance_type="ml.g4dn.xlarge"),
+            VariantSettings(name="A", weight=80),
+            VariantSettings(name="B", weight=20, instance_type="ml.g4dn.xlarge"),
         ]
     )
     assert validate_serving("prod", "us-east-1", config) == [
@@ -633,7 +649,9 @@ def test_validation_refuses_nvme_instance_types_because_of_the_volume_key():
 
 
 def test_validation_needs_an_image_uri_in_a_region_without_a_built_in_image():
-    (problem,) = validate_serving("dev", "mx-central-1", SageMakerConfig(variants=[VariantConfig(name="A", weight=1)]))
+    (problem,) = validate_serving(
+        "dev", "mx-central-1", SageMakerSettings(variants=[VariantSettings(name="A", weight=1)])
+    )
     assert problem.startswith(
         "environment 'dev', field 'sagemaker.variants.0.image_uri': region 'mx-central-1' has no built-in XGBoost "
         "image; set image_uri explicitly (regions with a built-in image: af-south-1, ap-east-1, "
@@ -642,12 +660,12 @@ def test_validation_needs_an_image_uri_in_a_region_without_a_built_in_image():
 
 def test_validation_accepts_an_explicit_image_in_a_region_without_a_built_in_image():
     image = "999999999999.dkr.ecr.mx-central-1.amazonaws.com/fraud-model:1"
-    config = SageMakerConfig(variants=[VariantConfig(name="A", weight=1, image_uri=image)])
+    config = SageMakerSettings(variants=[VariantSettings(name="A", weight=1, image_uri=image)])
     assert validate_serving("dev", "mx-central-1", config) == []
 
 
 def test_validation_refuses_an_image_outside_ecr():
-    config = SageMakerConfig(variants=[VariantConfig(name="A", weight=1, image_uri="docker.io/library/xgb:1")])
+    config = SageMakerSettings(variants=[VariantSettings(name="A", weight=1, image_uri="docker.io/library/xgb:1")])
     assert validate_serving("dev", "us-east-1", config) == [
         "environment 'dev', field 'sagemaker.variants.0.image_uri': 'docker.io/library/xgb:1' is not an ECR image URI "
         "('<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]'); the execution role can only be "
@@ -656,8 +674,8 @@ def test_validation_refuses_an_image_outside_ecr():
 
 
 def test_validation_needs_the_initial_count_within_the_capacity_bounds():
-    config = SageMakerConfig(
-        variants=[VariantConfig(name="A", weight=1, initial_instance_count=3, min_capacity=1, max_capacity=2)]
+    config = SageMakerSettings(
+        variants=[VariantSettings(name="A", weight=1, initial_instance_count=3, min_capacity=1, max_capacity=2)]
     )
     assert validate_serving("staging", "us-east-1", config) == [
         "environment 'staging', field 'sagemaker.variants.0.initial_instance_count': must lie between min_capacity "
@@ -666,8 +684,8 @@ def test_validation_needs_the_initial_count_within_the_capacity_bounds():
 
 
 def test_validation_needs_min_capacity_at_most_max_capacity():
-    config = SageMakerConfig(
-        variants=[VariantConfig(name="A", weight=1, initial_instance_count=3, min_capacity=3, max_capacity=2)]
+    config = SageMakerSettings(
+        variants=[VariantSettings(name="A", weight=1, initial_instance_count=3, min_capacity=3, max_capacity=2)]
     )
     assert validate_serving("staging", "us-east-1", config) == [
         "environment 'staging', field 'sagemaker.variants.0.min_capacity': min_capacity (3) must not exceed "
@@ -676,8 +694,8 @@ def test_validation_needs_min_capacity_at_most_max_capacity():
 
 
 def test_validation_refuses_instance_settings_on_a_serverless_variant():
-    variant = VariantConfig(name="A", weight=1, serverless_memory_mb=2048, max_capacity=4)
-    config = SageMakerConfig(network_isolation=False, data_capture_enabled=False, variants=[variant])
+    variant = VariantSettings(name="A", weight=1, serverless_memory_mb=2048, max_capacity=4)
+    config = SageMakerSettings(network_isolation=False, data_capture_enabled=False, variants=[variant])
     assert validate_serving("dev", "us-east-1", config) == [
         "environment 'dev', field 'sagemaker.variants.0.max_capacity': not allowed on a serverless variant "
         "(serverless_memory_mb is set): instance type and autoscaling apply to instance variants only"
@@ -685,8 +703,8 @@ def test_validation_refuses_instance_settings_on_a_serverless_variant():
 
 
 def test_validation_refuses_features_serverless_inference_lacks():
-    variant = VariantConfig(name="A", weight=1, serverless_memory_mb=2048)
-    problems = validate_serving("dev", "us-east-1", SageMakerConfig(variants=[variant]))
+    variant = VariantSettings(name="A", weight=1, serverless_memory_mb=2048)
+    problems = validate_serving("dev", "us-east-1", SageMakerSettings(variants=[variant]))
     message = "Serverless Inference does not support it; turn it off for a serverless variant"
     assert problems == [
         f"environment 'dev', field 'sagemaker.network_isolation': {message}",
@@ -695,10 +713,13 @@ def test_validation_refuses_features_serverless_inference_lacks():
 
 
 def test_validation_refuses_a_serverless_variant_next_to_another_variant():
-    config = SageMakerConfig(
+    config = SageMakerSettings(
         network_isolation=False,
         data_capture_enabled=False,
-        variants=[VariantConfig(name="A", weight=80), VariantConfig(name="B", weight=20, serverless_memory_mb=1024)],
+        variants=[
+            VariantSettings(name="A", weight=80),
+            VariantSettings(name="B", weight=20, serverless_memory_mb=1024),
+        ],
     )
     assert validate_serving("dev", "us-east-1", config) == [
         "environment 'dev', field 'sagemaker.variants.1.serverless_memory_mb': a serverless variant must be the "
@@ -707,7 +728,7 @@ def test_validation_refuses_a_serverless_variant_next_to_another_variant():
 
 
 def test_validation_refuses_a_variant_name_too_long_for_its_model_name():
-    config = SageMakerConfig(variants=[VariantConfig(name="champion-model-with-long-name-x", weight=1)])
+    config = SageMakerSettings(variants=[VariantSettings(name="champion-model-with-long-name-x", weight=1)])
     naming = Naming(project="mlpipe", env="staging", suffix="blue")
     (problem,) = validate_serving("staging", "us-east-1", config, naming)
     assert problem.startswith(
@@ -728,18 +749,8 @@ def _names_with_referenced_key_and_bucket(outdir: Path, unrelated_tokens: int) -
     serving = ModelServing(
         stack,
         "serving",
-        ModelServingProps(
-            naming=NAMING,
-            region=REGION,
-            account_id=ACCOUNT,
-            sagemaker=two_variants(url_a=None),
-            endpoints_enabled=False,
-            ml_key_arn=key.arn,
-            ops_key_arn=OPS_KEY,
-            artifacts_bucket_arn=bucket.arn,
-            artifacts_bucket_name=bucket.bucket,
-            alerts_topic_arn="arn:aws:sns:us-east-1:123456789012:mlpipe-alerts-dev",
-            traffic_shift_function_arn=SHIFT_FN,
+        serving_props(
+            sagemaker=two_variants(url_a=None), ml_key_arn=key.arn, bucket=BucketRef(name=bucket.bucket, arn=bucket.arn)
         ),
     )
     return serving.endpoint_config_name, serving.model_names["A"]

@@ -1,0 +1,157 @@
+"""Phase two of model serving (ARCHITECTURE §6): the endpoint, per-variant autoscaling and per-variant alarms.
+
+:class:`constructs.model_serving.ModelServing` builds this only when the phase flag is on, on top of phase one, which
+never reads the flag: the phase-two plan therefore only adds resources. Instance variants scale by target tracking on
+invocations per instance (serverless variants scale by themselves). Each variant alarms on p99 model latency and on
+5XX errors; an alarm notifies the alerts topic and invokes the traffic-shift function, which moves traffic to the
+healthy variant.
+"""
+
+from dataclasses import dataclass
+from typing import Any
+
+from constructs import Construct
+from constructs.alarms import AlarmSpec, AlarmsSettings, build_alarm
+from constructs.aws_modules import aws
+from constructs.refs import Deployment, FunctionRef, TopicRef
+from constructs.serving_rules import VariantSettings, is_serverless
+
+
+@dataclass(frozen=True)
+class EndpointWiring:
+    """What the phase-two resources are wired to: phase one's outputs and the alarm targets."""
+
+    deployment: Deployment
+    endpoint_name: str  # the name phase one already derived (endpoint_ref)
+    endpoint_config_name: str  # the endpoint config the endpoint serves
+    log_group: Any  # the endpoint's log group, created before the endpoint writes to it
+    alerts_topic: TopicRef  # every variant alarm notifies this topic
+    traffic_shift_function: FunctionRef  # every variant alarm invokes this function
+
+
+def variant_alarm_specs(endpoint_name: str, variant: str, alarms: AlarmsSettings) -> dict[str, AlarmSpec]:
+    """The alarms of one variant, by kind: p99 model latency and 5XX errors."""
+    dimensions = {"EndpointName": endpoint_name, "VariantName": variant}
+    return {
+        "latency": AlarmSpec(
+            id=f"alarm-{variant}-latency",
+            name=f"endpoint-{variant}-latency-p99",
+            description=(
+                f"Variant {variant}: p99 ModelLatency above {alarms.model_latency_p99_ms} ms "
+                "for 3 of 5 minutes; the traffic-shift function moves traffic to the healthy variant"
+            ),
+            namespace="AWS/SageMaker",
+            metric_name="ModelLatency",
+            dimensions=dimensions,
+            extended_statistic="p99",
+            period=60,
+            evaluation_periods=5,
+            datapoints_to_alarm=3,
+            # ModelLatency is reported in microseconds.
+            threshold=alarms.model_latency_p99_ms * 1000,
+            comparison="GreaterThanThreshold",
+            # No traffic (e.g. weight 0) is not an incident.
+            treat_missing_data="notBreaching",
+        ),
+        "5xx": AlarmSpec(
+            id=f"alarm-{variant}-5xx",
+            name=f"endpoint-{variant}-5xx",
+            description=(
+                f"Variant {variant}: {alarms.variant_5xx_errors} or more 5XX errors in 5 minutes; "
+                "the traffic-shift function moves traffic to the healthy variant"
+            ),
+            namespace="AWS/SageMaker",
+            metric_name="Invocation5XXErrors",
+            dimensions=dimensions,
+            statistic="Sum",
+            period=300,
+            evaluation_periods=1,
+            threshold=alarms.variant_5xx_errors,
+            comparison="GreaterThanOrEqualToThreshold",
+            treat_missing_data="notBreaching",
+        ),
+    }
+
+
+class ServingEndpoint:
+    """Exposes ``endpoint``, ``scaling_targets`` and ``scaling_policies`` (instance variant name -> resource) and
+    ``alarms`` ("<variant>-latency" / "<variant>-5xx" -> alarm).
+
+    Built in the owner's scope, so the construct ids (endpoint, scaling-target-A, alarm-A-latency, ...) stay the
+    owner's.
+    """
+
+    def __init__(
+        self, scope: Construct, wiring: EndpointWiring, variants: list[VariantSettings], alarms: AlarmsSettings
+    ) -> None:
+        self._scope = scope
+        self._wiring = wiring
+        self.endpoint = aws.sagemaker_endpoint.SagemakerEndpoint(
+            scope,
+            "endpoint",
+            name=wiring.endpoint_name,
+            endpoint_config_name=wiring.endpoint_config_name,
+            depends_on=[wiring.log_group],
+        )
+        self.scaling_targets: dict[str, Any] = {}
+        self.scaling_policies: dict[str, Any] = {}
+        for variant in variants:
+            if not is_serverless(variant):  # Serverless Inference scales by itself
+                self._build_autoscaling(variant)
+        self.alarms: dict[str, Any] = {}
+        for variant in variants:
+            self._build_alarms(variant, alarms)
+
+    def _build_autoscaling(self, variant: VariantSettings) -> None:
+        scope, wiring = self._scope, self._wiring
+        target = aws.appautoscaling_target.AppautoscalingTarget(
+            scope,
+            f"scaling-target-{variant.name}",
+            service_namespace="sagemaker",
+            resource_id=f"endpoint/{wiring.endpoint_name}/variant/{variant.name}",
+            scalable_dimension="sagemaker:variant:DesiredInstanceCount",
+            min_capacity=variant.min_capacity,
+            max_capacity=variant.max_capacity,
+            depends_on=[self.endpoint],
+        )
+        tracking = aws.appautoscaling_policy
+        self.scaling_targets[variant.name] = target
+        self.scaling_policies[variant.name] = tracking.AppautoscalingPolicy(
+            scope,
+            f"scaling-policy-{variant.name}",
+            name=wiring.deployment.naming.name(f"endpoint-{variant.name}-invocations"),
+            policy_type="TargetTrackingScaling",
+            service_namespace=target.service_namespace,
+            resource_id=target.resource_id,
+            scalable_dimension=target.scalable_dimension,
+            target_tracking_scaling_policy_configuration=tracking.AppautoscalingPolicyTargetTrackingScalingPolicyConfiguration(
+                target_value=variant.target_invocations_per_instance,
+                predefined_metric_specification=tracking.AppautoscalingPolicyTargetTrackingScalingPolicyConfigurationPredefinedMetricSpecification(
+                    predefined_metric_type="SageMakerVariantInvocationsPerInstance"
+                ),
+                # Scale out fast on a spike; scale in slowly so a short lull does not drop warm instances.
+                scale_out_cooldown=60,
+                scale_in_cooldown=300,
+            ),
+        )
+
+    def _build_alarms(self, variant: VariantSettings, alarms: AlarmsSettings) -> None:
+        scope, wiring = self._scope, self._wiring
+        topic, shift = wiring.alerts_topic.arn, wiring.traffic_shift_function.arn
+        specs = variant_alarm_specs(wiring.endpoint_name, variant.name, alarms)
+        built = {
+            kind: build_alarm(scope, wiring.deployment.naming, spec, alarm_actions=[topic, shift], ok_actions=[topic])
+            for kind, spec in specs.items()
+        }
+        for kind, alarm in built.items():
+            self.alarms[f"{variant.name}-{kind}"] = alarm
+            aws.lambda_permission.LambdaPermission(
+                scope,
+                f"alarm-{variant.name}-{kind}-invokes-traffic-shift",
+                statement_id=f"AllowAlarm-{variant.name}-{kind}",
+                action="lambda:InvokeFunction",
+                function_name=shift,
+                principal="lambda.alarms.cloudwatch.amazonaws.com",
+                source_arn=alarm.arn,
+                source_account=wiring.deployment.account_id,
+            )
