@@ -1,8 +1,9 @@
 """Model evaluation task of the training workflow: compare the training job's metric with the threshold.
 
-Input is either the DescribeTrainingJob shape (`FinalMetricDataList`) or `{"metrics": {name: value}}`. A missing or
-non-numeric metric is an explicit `passed: false` with a reason, never an exception, so the workflow's Choice state
-can route it.
+Input is either the DescribeTrainingJob shape (`FinalMetricDataList`) or `{"metrics": {name: value}}`. A missing,
+non-numeric or non-finite metric (an int too large for a float included) is an explicit `passed: false` with a
+reason, never an exception, whatever the event's shape, so the workflow's Choice state can route it. Only a bad
+configuration raises (ConfigError, which the workflow's Catch routes to NotifyFailure).
 """
 
 from __future__ import annotations
@@ -57,16 +58,30 @@ def metric_value(event: Any, name: str) -> Any:
     return found
 
 
+def finite_float(value: Any) -> float | None:
+    """The metric as a finite float, or None for a non-number (bools included), NaN/±Infinity or a huge int.
+
+    float(10**400) raises OverflowError: such an int is no more usable than Infinity.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def evaluate(event: Any, cfg: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {"passed": False, "metric": cfg.metric_name, "threshold": cfg.threshold, "value": None}
     value = metric_value(event, cfg.metric_name)
     if value is _ABSENT:
         result["reason"] = f"metric {cfg.metric_name} missing from training job metrics"
         return result
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+    value = finite_float(value)
+    if value is None:
         result["reason"] = f"metric {cfg.metric_name} is not a finite number"
         return result
-    value = float(value)
     passed = value >= cfg.threshold if cfg.goal == "maximize" else value <= cfg.threshold
     return {**result, "passed": passed, "value": value}
 

@@ -14,7 +14,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlp_common import aws, model
-from mlp_common.features import FeatureError, loads_strict, parse_csv_features, validate_features
+from mlp_common.features import (
+    FeatureError,
+    LoneSurrogateError,
+    loads_strict,
+    parse_csv_features,
+    validate_features,
+)
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.metrics import Metric, emit
@@ -24,7 +30,8 @@ from mlp_common.settings import env_flag, env_int, env_str
 
 PHASE_ONE_MESSAGE = "model endpoint not enabled (phase one)"
 MODELS_LIMIT = 50
-MAX_BODY_BYTES = 64 * 1024  # a feature vector is tiny; anything bigger is not a legitimate request
+MAX_BODY_BYTES = 64 * 1024  # UTF-8 bytes; a feature vector is tiny, anything bigger is not a legitimate request
+_MAX_BASE64_CHARS = 4 * -(-MAX_BODY_BYTES // 3)  # base64 length of MAX_BODY_BYTES bytes
 
 logger = Logger("inference")
 
@@ -60,6 +67,8 @@ def settings() -> Settings:
 
 
 def route(event: dict[str, Any], request_id: str, cfg: Settings) -> dict[str, Any]:
+    if not isinstance(event, dict):
+        raise ApiError(400, "request is not an API Gateway proxy event")
     method = str(event.get("httpMethod") or "").upper()
     path = str(event.get("resource") or event.get("path") or "").rstrip("/")
     if path == "/predict" and method in ("GET", "POST"):
@@ -75,21 +84,40 @@ def route(event: dict[str, Any], request_id: str, cfg: Settings) -> dict[str, An
     raise ApiError(404, "route not found")
 
 
-def features_from_body(event: dict[str, Any], count: int) -> list[float]:
+def request_body(event: dict[str, Any]) -> str | bytes:
+    """The request body (bytes if it came base64-encoded), refused with 413 when over MAX_BODY_BYTES.
+
+    The limit counts UTF-8 bytes, not characters: 40,000 "é" are 80,000 bytes. A base64 body (binary media type) is
+    measured after decoding. "surrogatepass" measures a lone surrogate as the 3 bytes a lenient encoder would send,
+    instead of crashing the measurement; the JSON check refuses it afterwards.
+    """
     body = event.get("body")
     if not isinstance(body, str) or not body:
         raise ApiError(400, "request body must be a JSON object with a 'features' list")
-    raw: str | bytes = body
     if event.get("isBase64Encoded"):
+        if len(body) > _MAX_BASE64_CHARS:  # always decodes to more than the limit: not worth decoding
+            raise ApiError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
         try:
-            raw = base64.b64decode(body, validate=True)
+            raw: str | bytes = base64.b64decode(body, validate=True)
         except (binascii.Error, ValueError):
             raise ApiError(400, "request body is not valid base64") from None
-    if len(raw) > MAX_BODY_BYTES:
+        size = len(raw)
+    else:
+        raw = body
+        # A character is at least one byte: a body longer in characters is over the limit without encoding it.
+        size = len(body) if len(body) > MAX_BODY_BYTES else len(body.encode("utf-8", "surrogatepass"))
+    if size > MAX_BODY_BYTES:
         raise ApiError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
+    return raw
+
+
+def features_from_body(event: dict[str, Any], count: int) -> list[float]:
+    raw = request_body(event)
     try:
         payload = loads_strict(raw)
-    except ValueError:
+    except LoneSurrogateError:
+        raise ApiError(400, "request body holds a lone surrogate (not valid Unicode)") from None
+    except ValueError:  # UnicodeDecodeError included
         raise ApiError(400, "request body is not valid JSON") from None
     if not isinstance(payload, dict) or "features" not in payload:
         raise ApiError(400, "request body must be a JSON object with a 'features' list")
@@ -101,7 +129,8 @@ def features_from_body(event: dict[str, Any], count: int) -> list[float]:
 
 def features_from_query(event: dict[str, Any], count: int) -> list[float]:
     multi = event.get("multiValueQueryStringParameters") or {}
-    if isinstance(multi, dict) and len(multi.get("features") or []) > 1:
+    repeated = multi.get("features") if isinstance(multi, dict) else None
+    if isinstance(repeated, list) and len(repeated) > 1:
         raise ApiError(400, "query parameter 'features' must be given once")
     params = event.get("queryStringParameters") or {}
     value = params.get("features") if isinstance(params, dict) else None

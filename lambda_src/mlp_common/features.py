@@ -13,10 +13,20 @@ from typing import Any
 # DynamoDB stores numbers in [1e-130, 9.99e125] (by magnitude); a value outside cannot be recorded.
 MAX_ABS_FEATURE = 1e125
 _NUMBER = re.compile(r"[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?")
+# json.loads joins a valid escaped pair ("\ud83d\ude00") into one code point, so any surrogate left is a lone one.
+_SURROGATE = re.compile("[\ud800-\udfff]")
 
 
 class FeatureError(ValueError):
     """Invalid input; `str(err)` is safe to return to a client."""
+
+
+class LoneSurrogateError(ValueError):
+    """JSON text whose strings hold an unpaired UTF-16 surrogate (`"\\ud800"`): valid JSON syntax, but not Unicode text.
+
+    No UTF-8 encoder (botocore's, ours) can write such a string, so it would fail the write of a whole batch or object.
+    I-JSON (RFC 7493 §2.1) forbids it; `loads_strict` refuses it wherever it appears, keys and unused fields included.
+    """
 
 
 def validate_features(value: Any, count: int) -> list[float]:
@@ -45,11 +55,36 @@ def parse_csv_features(text: str, count: int) -> list[float]:
 
 
 def loads_strict(text: str | bytes) -> Any:
-    """json.loads that refuses NaN/Infinity and survives hostile nesting; raises ValueError."""
+    """json.loads that refuses NaN/Infinity and lone surrogates and survives hostile nesting; raises ValueError.
+
+    A lone surrogate raises the subclass LoneSurrogateError, so callers can say which rule the input broke.
+    """
     try:
-        return json.loads(text, parse_constant=_reject_constant)
+        value = json.loads(text, parse_constant=_reject_constant)
     except RecursionError:
         raise ValueError("JSON nested too deeply") from None
+    if has_lone_surrogate(value):
+        raise LoneSurrogateError("JSON string holds a lone surrogate")
+    return value
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """True if any string (or object key) in a parsed JSON value holds an unpaired surrogate.
+
+    Iterative, not recursive: the value may be nested as deeply as json.loads allows.
+    """
+    pending = [value]
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, list):
+            pending.extend(item)
+    return False
 
 
 def to_csv(features: list[float]) -> str:

@@ -73,9 +73,28 @@ class Logger:
         for key, value in {**self._keys, **extra}.items():
             if key not in _RESERVED:
                 record[key] = value
-        # default=str: a log call must never raise because an extra value is not JSON-serialisable.
-        sys.stdout.write(json.dumps(record, default=str) + "\n")
+        sys.stdout.write(_dumps(record) + "\n")
         sys.stdout.flush()
+
+
+def _dumps(record: dict[str, Any]) -> str:
+    """The line as JSON; a log call must never raise because of what it logs.
+
+    default=str covers objects json cannot encode. What str() cannot help with either (an int of more than 4300
+    digits, nesting deeper than the recursion limit) is replaced, value by value, with a placeholder naming its type.
+    """
+    try:
+        return json.dumps(record, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return json.dumps({key: _loggable(value) for key, value in record.items()}, default=str)
+
+
+def _loggable(value: Any) -> Any:
+    try:
+        json.dumps(value, default=str)
+    except (ValueError, TypeError, RecursionError):
+        return f"<unloggable {type(value).__name__}>"
+    return value
 
 
 def _format(exc: BaseException) -> str:

@@ -73,17 +73,7 @@ def metric_document(
         raise ValueError("EMF namespace must be non-empty")
     if not 1 <= len(metrics) <= MAX_METRICS:
         raise ValueError(f"an EMF document holds 1..{MAX_METRICS} metrics, got {len(metrics)}")
-    if len(dimensions) > MAX_DIMENSIONS:
-        raise ValueError(f"an EMF dimension set holds at most {MAX_DIMENSIONS} dimensions")
-    document: dict[str, Any] = {}
-    for key, value in dimensions.items():
-        if not isinstance(value, str) or not value:
-            raise ValueError(f"EMF dimension {key} must be a non-empty string")
-        document[key] = value
-    for key, value in (properties or {}).items():
-        if key in document or key == "_aws":
-            raise ValueError(f"EMF property {key} collides with a dimension")
-        document[key] = value
+    document = _dimensions_and_properties(dimensions, properties or {})
     definitions = []
     for metric in metrics:
         if metric.unit not in UNITS:
@@ -96,6 +86,22 @@ def metric_document(
         "Timestamp": int(time.time() * 1000) if timestamp_ms is None else timestamp_ms,
         "CloudWatchMetrics": [{"Namespace": namespace, "Dimensions": [list(dimensions)], "Metrics": definitions}],
     }
+    return document
+
+
+def _dimensions_and_properties(dimensions: Mapping[str, str], properties: Mapping[str, Any]) -> dict[str, Any]:
+    """The document's top-level keys before the metrics: dimension values, then properties that collide with none."""
+    if len(dimensions) > MAX_DIMENSIONS:
+        raise ValueError(f"an EMF dimension set holds at most {MAX_DIMENSIONS} dimensions")
+    document: dict[str, Any] = {}
+    for key, value in dimensions.items():
+        if not isinstance(value, str) or not value:
+            raise ValueError(f"EMF dimension {key} must be a non-empty string")
+        document[key] = value
+    for key, value in properties.items():
+        if key in document or key == "_aws":
+            raise ValueError(f"EMF property {key} collides with a dimension")
+        document[key] = value
     return document
 
 

@@ -10,7 +10,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from mlp_common.aws import error_code
-from mlp_common.features import loads_strict, to_csv
+from mlp_common.features import MAX_ABS_FEATURE, loads_strict, to_csv
 
 # Errors that mean "the model/endpoint failed this request" (→ 502) vs "slow down" (→ 429). Any other error code is
 # ours (permissions, configuration) and surfaces as an unexpected error.
@@ -72,19 +72,34 @@ def invoke(runtime: Any, endpoint_name: str, features: list[float]) -> Predictio
 
 
 def parse_prediction(body: bytes | str) -> float | str:
-    """Accept `0.73`, `"label"`, `{"predictions": [{"score": 0.73}]}` or `{"predictions": [0.73]}`."""
+    """Accept `0.73`, `"label"`, `{"predictions": [{"score": 0.73}]}` or `{"predictions": [0.73]}`.
+
+    Anything else is the model's failure, not the caller's: invalid UTF-8, a lone surrogate (a label no UTF-8 writer
+    can store), a number DynamoDB cannot store (|x| > 1e125), NaN/Infinity, or another shape.
+    """
     try:
         text = body.decode("utf-8") if isinstance(body, bytes) else body
         value = loads_strict(text.strip())
-    except ValueError:
+    except ValueError:  # UnicodeDecodeError and LoneSurrogateError included
         raise ModelInvocationError("unparseable model response") from None
     if isinstance(value, dict):
         predictions = value.get("predictions")
         if isinstance(predictions, list) and predictions:
             first = predictions[0]
             value = first.get("score") if isinstance(first, dict) else first
-    if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-        return float(value)
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        number = _storable(value)
+        if number is not None:
+            return number
     if isinstance(value, str) and 0 < len(value) <= MAX_LABEL_LENGTH:
         return value
     raise ModelInvocationError("unparseable model response")
+
+
+def _storable(value: int | float) -> float | None:
+    """The answer as a float if it is finite and DynamoDB can store it, else None (a JSON int may exceed a float)."""
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) and abs(number) <= MAX_ABS_FEATURE else None

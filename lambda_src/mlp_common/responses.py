@@ -10,11 +10,13 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from mlp_common.features import has_lone_surrogate
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 
 JSON_HEADERS = {"Content-Type": "application/json"}
 INTERNAL_ERROR = "internal server error"
+MAX_REQUEST_ID_LENGTH = 128  # API Gateway's ids are UUIDs (36); anything far longer is not one
 
 
 class ApiError(Exception):
@@ -40,7 +42,8 @@ def api_request_id(event: Any, context: LambdaContext | None) -> str:
         request_context = event.get("requestContext")
         if isinstance(request_context, dict):
             value = request_context.get("requestId")
-            if isinstance(value, str) and value:
+            # It becomes the item key: it must be UTF-8-encodable text that fits DynamoDB's key size.
+            if isinstance(value, str) and 0 < len(value) <= MAX_REQUEST_ID_LENGTH and not has_lone_surrogate(value):
                 return value
     return str(getattr(context, "aws_request_id", "") or "unknown")
 

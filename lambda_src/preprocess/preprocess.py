@@ -10,11 +10,12 @@ import functools
 import json
 import math
 import urllib.parse
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 from mlp_common import aws
-from mlp_common.features import FeatureError, loads_strict, validate_features
+from mlp_common.features import FeatureError, LoneSurrogateError, loads_strict, validate_features
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.metrics import Metric, emit
@@ -65,38 +66,66 @@ class Baseline:
 class ParsedObject:
     records: list[dict[str, Any]]  # {"id": str, "features": [float]} with raw (un-normalised) features
     rejected: list[dict[str, Any]]  # {"line": n, "reason": str, "raw": str}
+    lines: list[int] = field(default_factory=list)  # the line number of each record
 
 
-def object_refs(event: dict[str, Any]) -> list[tuple[str, str]]:
-    """(bucket, key) pairs from an EventBridge S3 event or an S3 notification."""
+class EventError(ValueError):
+    """The event names no S3 object, or names one with parts of the wrong type (nothing is read or written)."""
+
+
+def object_refs(event: Any) -> list[tuple[str, str]]:
+    """(bucket, key) pairs from an EventBridge S3 event or an S3 notification; EventError if there is none."""
+    if not isinstance(event, dict):
+        raise EventError("event carries no S3 object reference (not an object)")
     detail = event.get("detail")
     if isinstance(detail, dict) and "bucket" in detail:
         # EventBridge percent-encodes keys but leaves "+" literal, unlike S3 notifications.
-        return [(detail["bucket"]["name"], urllib.parse.unquote(detail["object"]["key"]))]
+        return [_object_ref(detail, "detail", urllib.parse.unquote)]
+    records = event.get("Records") or []
+    if not isinstance(records, list):
+        raise EventError("event carries no S3 object reference (Records is not a list)")
     refs = []
-    for record in event.get("Records") or []:
-        s3 = record.get("s3") or {}
-        refs.append((s3["bucket"]["name"], urllib.parse.unquote_plus(s3["object"]["key"])))
+    for index, record in enumerate(records):
+        s3 = record.get("s3") if isinstance(record, dict) else None
+        refs.append(_object_ref(s3, f"Records[{index}].s3", urllib.parse.unquote_plus))
     if not refs:
-        raise ValueError("event carries no S3 object reference")
+        raise EventError("event carries no S3 object reference")
     return refs
+
+
+def _object_ref(part: Any, where: str, unquote: Callable[[str], str]) -> tuple[str, str]:
+    bucket = part.get("bucket") if isinstance(part, dict) else None
+    name = bucket.get("name") if isinstance(bucket, dict) else None
+    obj = part.get("object") if isinstance(part, dict) else None
+    key = obj.get("key") if isinstance(obj, dict) else None
+    if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
+        raise EventError(f"event carries no S3 object reference ({where}: bucket.name and object.key must be strings)")
+    return name, unquote(key)
 
 
 def parse_lines(data: bytes, feature_count: int) -> ParsedObject:
     parsed = ParsedObject(records=[], rejected=[])
     for number, line in enumerate(data.split(b"\n"), start=1):
-        if number == 1 and line.startswith(_BOM):
-            line = line[len(_BOM) :]
-        line = line.rstrip(b"\r")
+        line = _clean_line(number, line)
         if not line.strip():
             continue
         try:
             parsed.records.append(parse_record(line, feature_count))
         except ValueError as err:
-            parsed.rejected.append(
-                {"line": number, "reason": str(err), "raw": line[:MAX_RAW_BYTES].decode("utf-8", "replace")}
-            )
+            parsed.rejected.append(_rejection(number, str(err), line))
+        else:
+            parsed.lines.append(number)
     return parsed
+
+
+def _clean_line(number: int, line: bytes) -> bytes:
+    if number == 1 and line.startswith(_BOM):
+        line = line[len(_BOM) :]
+    return line.rstrip(b"\r")
+
+
+def _rejection(number: int, reason: str, line: bytes) -> dict[str, Any]:
+    return {"line": number, "reason": reason, "raw": line[:MAX_RAW_BYTES].decode("utf-8", "replace")}
 
 
 def parse_record(line: bytes, feature_count: int) -> dict[str, Any]:
@@ -107,6 +136,8 @@ def parse_record(line: bytes, feature_count: int) -> dict[str, Any]:
         raise ValueError("line is not valid UTF-8") from None
     try:
         row = loads_strict(text)
+    except LoneSurrogateError:
+        raise ValueError("line holds a lone surrogate (not valid Unicode)") from None
     except ValueError:
         raise ValueError("line is not valid JSON") from None
     if not isinstance(row, dict):
@@ -159,6 +190,28 @@ def normalize(features: list[float], baseline: Baseline | None) -> list[float]:
     ]
 
 
+def normalize_rows(parsed: ParsedObject, baseline: Baseline | None, data: bytes) -> tuple[list[dict], list[dict]]:
+    """(processed rows, every rejected row in line order) once the valid rows are z-scored.
+
+    A finite value can z-score to ±Infinity (1e10 against a std of 1e-300), which strict JSON cannot hold and no
+    reader should get. Such a row is rejected with a reason, and counted, like a row that failed validation.
+    """
+    processed: list[dict[str, Any]] = []
+    unscaled: list[tuple[int, str]] = []
+    for number, record in zip(parsed.lines, parsed.records, strict=True):
+        features = normalize(record["features"], baseline)
+        index = next((i for i, value in enumerate(features) if not math.isfinite(value)), None)
+        if index is None:
+            processed.append({"id": record["id"], "features": features})
+        else:
+            unscaled.append((number, f"features[{index}] is not finite once z-scored against the baseline"))
+    if not unscaled:
+        return processed, parsed.rejected
+    lines = data.split(b"\n")  # only now: a degenerate baseline is rare, and the raw text is only kept for rejects
+    rejected = parsed.rejected + [_rejection(n, reason, _clean_line(n, lines[n - 1])) for n, reason in unscaled]
+    return processed, sorted(rejected, key=lambda row: row["line"])
+
+
 def data_drift(records: list[dict[str, Any]], baseline: Baseline | None) -> float | None:
     """max over features of |batch mean - baseline mean| / baseline std (std 0 features skipped)."""
     if baseline is None or not records:
@@ -197,25 +250,26 @@ def process_object(bucket: str, key: str, cfg: Settings) -> dict[str, Any]:
     parsed = parse_lines(data, cfg.feature_count)
     baseline = load_baseline(s3, cfg.artifacts_bucket, cfg.baseline_key, cfg.feature_count)
     drift = data_drift(parsed.records, baseline)
-    processed = [{"id": r["id"], "features": normalize(r["features"], baseline)} for r in parsed.records]
+    processed, rejected = normalize_rows(parsed, baseline, data)
     # Both files are always written so a re-upload of the same key never leaves a stale companion file behind.
     _put_lines(s3, cfg.processed_bucket, f"processed/{key}", processed)
-    _put_lines(s3, cfg.processed_bucket, f"rejected/{key}", parsed.rejected)
+    _put_lines(s3, cfg.processed_bucket, f"rejected/{key}", rejected)
 
     metrics = [
         Metric("RecordsProcessed", len(processed), "Count"),
-        Metric("RecordsRejected", len(parsed.rejected), "Count"),
+        Metric("RecordsRejected", len(rejected), "Count"),
     ]
     if drift is not None:
         metrics.append(Metric("DataDrift", drift, "None"))
     emit(cfg.namespace, metrics, {"Environment": cfg.environment})
-    summary.update(processed=len(processed), rejected=len(parsed.rejected), drift=drift, status="ok")
+    summary.update(processed=len(processed), rejected=len(rejected), drift=drift, status="ok")
     logger.info("object processed", **summary)
     return summary
 
 
 def _put_lines(s3: Any, bucket: str, key: str, rows: list[dict[str, Any]]) -> None:
-    body = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    # allow_nan=False: the files are strict JSON Lines; a NaN/Infinity reaching this point is a bug, not data to write.
+    body = "".join(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n" for row in rows).encode("utf-8")
     # No SSE parameters: the bucket's default encryption (SSE-KMS with our key) applies.
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
 

@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlp_common import aws, model
-from mlp_common.features import FeatureError, loads_strict, validate_features
+from mlp_common.features import FeatureError, LoneSurrogateError, loads_strict, validate_features
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.metrics import MAX_VALUES, Metric, emit
@@ -75,27 +75,40 @@ class StreamRequest:
     features: list[float]
 
 
+def _kinesis(record: Any) -> dict[str, Any]:
+    """The record's `kinesis` part ({} when the record or the part is not an object)."""
+    kinesis = record.get("kinesis") if isinstance(record, dict) else None
+    return kinesis if isinstance(kinesis, dict) else {}
+
+
+def sequence_number(record: Any) -> str:
+    """The record's sequence number, its batchItemFailures identifier ("" if absent: Lambda then retries the batch)."""
+    value = _kinesis(record).get("sequenceNumber")
+    return "" if value is None else str(value)
+
+
 def default_request_id(record: dict[str, Any]) -> str:
     """A UUID derived from the record's position in the stream.
 
     eventID is "shardId-…:sequenceNumber"; sequence numbers are only guaranteed unique within a shard, so the shard
     id is included when present. Deterministic: a replay of the record yields the same id.
     """
-    kinesis = record.get("kinesis") or {}
-    source = record.get("eventID") or kinesis.get("sequenceNumber", "")
+    source = record.get("eventID") or sequence_number(record)
     return str(uuid.uuid5(_REQUEST_ID_NAMESPACE, str(source)))
 
 
-def decode_record(record: dict[str, Any], feature_count: int) -> StreamRequest:
-    kinesis = record.get("kinesis") or {}
-    sequence_number = str(kinesis.get("sequenceNumber", ""))
+def decode_record(record: Any, feature_count: int) -> StreamRequest:
+    if not isinstance(record, dict) or not isinstance(record.get("kinesis"), dict):
+        raise RecordError("record is not a Kinesis event record")
     try:
-        raw = base64.b64decode(kinesis.get("data", ""), validate=True)
+        raw = base64.b64decode(_kinesis(record).get("data", ""), validate=True)
     except (binascii.Error, ValueError, TypeError):
         raise RecordError("data is not valid base64") from None
     try:
         payload = loads_strict(raw)
-    except ValueError:
+    except LoneSurrogateError:
+        raise RecordError("data holds a lone surrogate (not valid Unicode)") from None
+    except ValueError:  # UnicodeDecodeError included
         raise RecordError("data is not valid UTF-8 JSON") from None
     if not isinstance(payload, dict):
         raise RecordError("data is not a JSON object")
@@ -108,7 +121,7 @@ def decode_record(record: dict[str, Any], feature_count: int) -> StreamRequest:
         features = validate_features(payload.get("features"), feature_count)
     except FeatureError as err:
         raise RecordError(str(err)) from None
-    return StreamRequest(sequence_number, request_id, features)
+    return StreamRequest(sequence_number(record), request_id, features)
 
 
 def process_batch(
@@ -119,7 +132,7 @@ def process_batch(
     sleep: Callable[[float], None] = time.sleep,
 ) -> dict[str, Any]:
     failed: dict[str, str] = {}  # sequence number → reason
-    order = [str((record.get("kinesis") or {}).get("sequenceNumber", "")) for record in records]
+    order = [sequence_number(record) for record in records]
 
     # The last record wins for a request_id seen twice in one batch: BatchWriteItem refuses duplicate keys, and the
     # later record is the one a replay-free stream would have left in the table.
@@ -129,7 +142,7 @@ def process_batch(
         try:
             request = decode_record(record, cfg.feature_count)
         except RecordError as err:
-            seq = str((record.get("kinesis") or {}).get("sequenceNumber", ""))
+            seq = sequence_number(record)
             failed[seq] = str(err)
             logger.warning("invalid stream record", sequence_number=seq, reason=str(err))
             continue
@@ -203,4 +216,10 @@ def _emit_metrics(cfg: Settings, *, processed: int, failed: int, latencies: dict
 
 def handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     logger.inject_context(context)
-    return process_batch(event.get("Records") or [], settings())
+    records = event.get("Records") if isinstance(event, dict) else None
+    if not isinstance(records, list):
+        # Not a Kinesis batch: there is no record to process, and none to report.
+        if records is not None or not isinstance(event, dict):
+            logger.error("event is not a Kinesis batch; nothing processed")
+        records = []
+    return process_batch(records, settings())

@@ -3,6 +3,7 @@
 Invoked directly as a CloudWatch alarm Lambda action (`alarmData`) or by an EventBridge "CloudWatch Alarm State
 Change" rule (`detail`). Only acts on ALARM, only on this environment's endpoint (ENDPOINT_NAME), and only when
 another variant can take the traffic. Weights are changed on the endpoint at runtime, so Terraform sees no drift.
+An event with a part of the wrong type is refused (`noop`, ERROR log) before any AWS call: it never raises.
 """
 
 from __future__ import annotations
@@ -42,16 +43,51 @@ class AlarmTarget:
     variant_name: str | None
 
 
-def parse_alarm(event: dict[str, Any]) -> AlarmTarget:
-    data = event.get("alarmData") or event.get("detail") or {}
-    state = str((data.get("state") or {}).get("value") or "")
+_KIND_NAMES: dict[type, str] = {dict: "an object", list: "a list", str: "a string"}
+
+
+class AlarmEventError(ValueError):
+    """The event is not a CloudWatch alarm event: a part has the wrong type. `str(err)` names the part."""
+
+
+def parse_alarm(event: Any) -> AlarmTarget:
+    """The alarm's name, state and (endpoint, variant) dimensions; raises AlarmEventError on a part of the wrong type.
+
+    Absent (or null) parts are allowed: they leave the state unknown or the dimensions missing, which shift_traffic
+    refuses with its own reason. Every metric is checked, so a malformed event is refused whichever metric names
+    the endpoint.
+    """
+    if not isinstance(event, dict):
+        raise AlarmEventError("event must be an object")
+    key = "alarmData" if event.get("alarmData") is not None else "detail"
+    data = _part(event, key, dict, key) or {}
+    state_part = _part(data, "state", dict, f"{key}.state") or {}
+    state = _part(state_part, "value", str, f"{key}.state.value")
+    alarm_name = _part(data, "alarmName", str, f"{key}.alarmName")
+    configuration = _part(data, "configuration", dict, f"{key}.configuration") or {}
+    metrics = _part(configuration, "metrics", list, f"{key}.configuration.metrics") or []
     endpoint_name = variant_name = None
-    for metric in (data.get("configuration") or {}).get("metrics") or []:
-        dimensions = (((metric or {}).get("metricStat") or {}).get("metric") or {}).get("dimensions") or {}
-        if dimensions.get("EndpointName") and dimensions.get("VariantName"):
-            endpoint_name, variant_name = str(dimensions["EndpointName"]), str(dimensions["VariantName"])
-            break
-    return AlarmTarget(str(data.get("alarmName") or ""), state, endpoint_name, variant_name)
+    for index, metric in enumerate(metrics):
+        where = f"{key}.configuration.metrics[{index}]"
+        if not isinstance(metric, dict):
+            raise AlarmEventError(f"{where} must be an object")
+        stat = _part(metric, "metricStat", dict, f"{where}.metricStat") or {}
+        described = _part(stat, "metric", dict, f"{where}.metricStat.metric") or {}
+        where += ".metricStat.metric.dimensions"
+        dimensions = _part(described, "dimensions", dict, where) or {}
+        endpoint = _part(dimensions, "EndpointName", str, f"{where}.EndpointName")
+        variant = _part(dimensions, "VariantName", str, f"{where}.VariantName")
+        if endpoint and variant and endpoint_name is None:
+            endpoint_name, variant_name = endpoint, variant
+    return AlarmTarget(alarm_name or "", state or "", endpoint_name, variant_name)
+
+
+def _part(container: dict[str, Any], key: str, kind: type, where: str) -> Any:
+    """container[key] if it has the expected type, None if absent or null; AlarmEventError otherwise."""
+    value = container.get(key)
+    if value is None or isinstance(value, kind):
+        return value
+    raise AlarmEventError(f"{where} must be {_KIND_NAMES[kind]}")
 
 
 def weight(variant: dict[str, Any]) -> float:
@@ -86,7 +122,10 @@ def plan(variants: list[dict[str, Any]], alarmed: str) -> tuple[str, str, dict[s
 
 
 def shift_traffic(event: dict[str, Any], cfg: Settings) -> dict[str, Any]:
-    target = parse_alarm(event)
+    try:
+        target = parse_alarm(event)
+    except AlarmEventError as err:
+        return _noop(f"malformed alarm event: {err}", {}, error=True)
     log = {"alarm_name": target.alarm_name, "endpoint_name": target.endpoint_name, "variant": target.variant_name}
     if target.state != "ALARM":
         return _noop(f"alarm state is {target.state or 'unknown'}, not ALARM", log)

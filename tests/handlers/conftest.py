@@ -11,6 +11,7 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore.stub import Stubber
 from moto import mock_aws
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
@@ -44,9 +45,12 @@ def reset_caches() -> None:
         module.settings.cache_clear()
 
 
-@pytest.fixture(autouse=True)
-def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
-    """Fake credentials, a fixed region, no user AWS config, the function env vars, fresh client/settings caches."""
+def fake_function_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    """Fake credentials, a fixed region, no user AWS config, the function env vars, fresh client/settings caches.
+
+    A generator for fixtures to delegate to (`yield from`): the handler tests use it for every test, the handler
+    property tests (tests/properties/test_handler_*.py) where they ask for it.
+    """
     for name in ("AWS_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN", "AWS_ENDPOINT_URL", "BASELINE_KEY"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "testing")
@@ -62,6 +66,11 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
     reset_caches()
 
 
+@pytest.fixture(autouse=True)
+def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Iterator[None]:
+    yield from fake_function_env(monkeypatch, tmp_path)
+
+
 @pytest.fixture
 def lambda_context() -> FakeLambdaContext:
     return FakeLambdaContext()
@@ -71,6 +80,21 @@ def lambda_context() -> FakeLambdaContext:
 def mocked_aws() -> Iterator[None]:
     with mock_aws():
         yield
+
+
+@pytest.fixture
+def enabled(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Phase two: ENDPOINTS_ENABLED=true."""
+    monkeypatch.setenv("ENDPOINTS_ENABLED", "true")
+
+
+@pytest.fixture
+def runtime(mocked_aws: None) -> Iterator[Stubber]:
+    """The functions' own cached sagemaker-runtime client, stubbed; every queued answer must be consumed."""
+    stubber = Stubber(aws.client("sagemaker-runtime"))
+    with stubber:
+        yield stubber
+        stubber.assert_no_pending_responses()
 
 
 @pytest.fixture

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import base64
+import io
 import json
 from dataclasses import dataclass
 from typing import Any
+
+from botocore.response import StreamingBody
+from botocore.stub import Stubber
 
 REGION = "us-east-1"
 RAW_BUCKET = "mlp-raw-test"
@@ -103,3 +107,34 @@ def kinesis_record(sequence_number: str, data: bytes | dict[str, Any], shard: st
         "awsRegion": REGION,
         "eventSourceARN": f"arn:aws:kinesis:{REGION}:123456789012:stream/{STREAM_NAME}",
     }
+
+
+def response_body(response: dict[str, Any]) -> dict[str, Any]:
+    """An API response's parsed body (every response is JSON)."""
+    assert response["headers"]["Content-Type"] == "application/json"
+    return json.loads(response["body"])
+
+
+def model_answer(payload: bytes, variant: str = "VariantB") -> dict[str, Any]:
+    """An InvokeEndpoint response carrying `payload` as the model's answer."""
+    return {
+        "Body": StreamingBody(io.BytesIO(payload), len(payload)),
+        "ContentType": "application/json",
+        "InvokedProductionVariant": variant,
+    }
+
+
+def expect_invoke(runtime: Stubber, body: str, answer: dict[str, Any]) -> None:
+    """Queue one InvokeEndpoint answer, expecting the CSV row `body`."""
+    expected = {"EndpointName": ENDPOINT_NAME, "ContentType": "text/csv", "Accept": "application/json", "Body": body}
+    runtime.add_response("invoke_endpoint", answer, expected)
+
+
+def padded_body(total_bytes: int, pad_char: str = "é") -> str:
+    """A valid request body of exactly `total_bytes` UTF-8 bytes, padded with a multi-byte character."""
+    head = '{"features": [1, 2, 3, 4], "pad": "'
+    pad_bytes = total_bytes - len(head.encode()) - len('"}')
+    width = len(pad_char.encode())
+    body = head + pad_char * (pad_bytes // width) + "x" * (pad_bytes % width) + '"}'
+    assert len(body.encode()) == total_bytes
+    return body

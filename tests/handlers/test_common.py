@@ -251,3 +251,31 @@ def test_batch_write_reports_a_rejected_chunk_without_raising() -> None:
 def test_backoff_grows_exponentially() -> None:
     assert [predictions.backoff_delay(n, 1.0) <= 2 ** (n - 1) for n in (1, 2, 3)] == [True] * 3
     assert predictions.backoff_delay(4, 1.0) >= 4.0
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['"\\ud800"', '["ok", {"k": "\\udfff"}]', '{"\\udbff": 1}', '"a\\ud800\\ud800b"', '"\\ude00\\ud83d"', '"\ud800"'],
+)
+def test_loads_strict_refuses_lone_surrogates_anywhere(text: str) -> None:
+    with pytest.raises(features.LoneSurrogateError, match="JSON string holds a lone surrogate"):
+        features.loads_strict(text)
+    with pytest.raises(features.LoneSurrogateError):
+        features.loads_strict(text.encode("utf-8", "surrogatepass"))
+
+
+def test_loads_strict_keeps_surrogate_pairs_and_non_ascii() -> None:
+    assert features.loads_strict('{"id": "\\ud83d\\ude00 é 💥"}') == {"id": "😀 é 💥"}
+    assert features.loads_strict("[" * 500 + '"x"' + "]" * 500) is not None  # deep, but inside the recursion limit
+
+
+def test_logger_never_raises_on_an_unserialisable_value(capsys: pytest.CaptureFixture[str]) -> None:
+    logger = log.Logger("svc")
+    logger.info("odd values", huge=10**5000, fine=1, nested=[10**5000])
+    line = json.loads(capsys.readouterr().out)
+    assert (line["message"], line["huge"], line["fine"], line["nested"]) == (
+        "odd values",
+        "<unloggable int>",
+        1,
+        "<unloggable list>",
+    )

@@ -92,3 +92,41 @@ def test_bad_configuration_raises_naming_the_variable(
         monkeypatch.setenv(name, value)
     with pytest.raises(ConfigError, match=message):
         evaluate.handler({"metrics": {"validation:auc": 0.9}}, lambda_context)
+
+
+@pytest.mark.parametrize("value", [10**400, -(10**400), 2**1024, 1e308 * 10])
+@pytest.mark.parametrize("shape", ["metrics", "training_job"])
+def test_metric_too_large_for_a_float_is_an_explicit_failure(
+    value: Any, shape: str, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    event = {"metrics": {"validation:auc": value}} if shape == "metrics" else _training_job(("validation:auc", value))
+
+    result = evaluate.handler(event, lambda_context)
+
+    assert result == {
+        "passed": False,
+        "metric": "validation:auc",
+        "threshold": 0.85,
+        "value": None,
+        "reason": "metric validation:auc is not a finite number",
+    }
+    [line] = log_lines(stdout_json())
+    assert (line["message"], line["passed"]) == ("model evaluated", False)
+
+
+def test_largest_finite_int_metric_is_compared_as_a_float(lambda_context: FakeLambdaContext) -> None:
+    result = evaluate.handler({"metrics": {"validation:auc": 10**308}}, lambda_context)
+    assert (result["passed"], result["value"]) == (True, 1e308)
+
+
+def test_an_unloggable_event_part_does_not_fail_the_task(
+    lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    # json.dumps refuses an int of more than 4300 digits (and str() does too): the log line must still be written.
+    event = {**_training_job(("validation:auc", 0.9)), "TrainingJobName": 10**5000}
+
+    result = evaluate.handler(event, lambda_context)
+
+    assert result["passed"] is True
+    [line] = log_lines(stdout_json())
+    assert (line["message"], line["training_job"], line["value"]) == ("model evaluated", "<unloggable int>", 0.9)

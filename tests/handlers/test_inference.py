@@ -2,63 +2,31 @@
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import inference
 import pytest
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from mlp_common import aws
 
 from tests.handlers.fakes import (
-    ENDPOINT_NAME,
     REGISTRY_TABLE,
     TTL_DAYS,
     FakeLambdaContext,
     api_event,
     emf_documents,
+    expect_invoke,
     log_lines,
+    model_answer,
+    response_body,
 )
 
 Items = Callable[[], dict[str, dict[str, Any]]]
-
-
-def _body(response: dict[str, Any]) -> dict[str, Any]:
-    assert response["headers"]["Content-Type"] == "application/json"
-    return json.loads(response["body"])
-
-
-def _model_answer(payload: bytes, variant: str = "VariantB") -> dict[str, Any]:
-    return {
-        "Body": StreamingBody(io.BytesIO(payload), len(payload)),
-        "ContentType": "application/json",
-        "InvokedProductionVariant": variant,
-    }
-
-
-@pytest.fixture
-def enabled(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("ENDPOINTS_ENABLED", "true")
-
-
-@pytest.fixture
-def runtime(mocked_aws: None) -> Iterator[Stubber]:
-    """The function's own cached sagemaker-runtime client, stubbed; every queued answer must be consumed."""
-    stubber = Stubber(aws.client("sagemaker-runtime"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
-def _expect_invoke(runtime: Stubber, body: str, answer: dict[str, Any]) -> None:
-    expected = {"EndpointName": ENDPOINT_NAME, "ContentType": "text/csv", "Accept": "application/json", "Body": body}
-    runtime.add_response("invoke_endpoint", answer, expected)
 
 
 # --- phase one -------------------------------------------------------------------------------------------------
@@ -77,7 +45,7 @@ def test_phase_one_predict_answers_503_and_writes_nothing(
 ) -> None:
     response = inference.handler(event, lambda_context)
     assert response["statusCode"] == 503
-    assert _body(response) == {"error": "model endpoint not enabled (phase one)", "requestId": "api-req-0001"}
+    assert response_body(response) == {"error": "model endpoint not enabled (phase one)", "requestId": "api-req-0001"}
     assert prediction_items() == {}
 
 
@@ -88,7 +56,7 @@ def test_phase_one_predict_answers_503_and_writes_nothing(
 def test_post_predict_invokes_endpoint_and_records_the_variant(
     prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext, stdout_json: Callable
 ) -> None:
-    _expect_invoke(runtime, "1.5,2.0,-3.0,0.0", _model_answer(b'{"predictions": [{"score": 0.73}]}'))
+    expect_invoke(runtime, "1.5,2.0,-3.0,0.0", model_answer(b'{"predictions": [{"score": 0.73}]}'))
     before = time.time()
 
     response = inference.handler(
@@ -96,7 +64,7 @@ def test_post_predict_invokes_endpoint_and_records_the_variant(
     )
 
     assert response["statusCode"] == 200
-    body = _body(response)
+    body = response_body(response)
     assert body["requestId"] == "api-req-0001"
     assert body["prediction"] == 0.73
     assert body["variant"] == "VariantB"
@@ -124,13 +92,13 @@ def test_post_predict_invokes_endpoint_and_records_the_variant(
 def test_get_predict_accepts_every_model_answer_shape(
     payload: bytes, expected: float, prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext
 ) -> None:
-    _expect_invoke(runtime, "1.5,2.0,3.0,4.0", _model_answer(payload, "VariantA"))
+    expect_invoke(runtime, "1.5,2.0,3.0,4.0", model_answer(payload, "VariantA"))
     event = api_event("GET", "/predict", query={"features": "1.5,2,3,4"}, request_id="get-1")
 
     response = inference.handler(event, lambda_context)
 
     assert response["statusCode"] == 200
-    assert _body(response)["prediction"] == expected
+    assert response_body(response)["prediction"] == expected
     assert prediction_items()["get-1"]["variant"] == "VariantA"
 
 
@@ -138,7 +106,7 @@ def test_get_predict_accepts_every_model_answer_shape(
 def test_base64_body_and_lambda_request_id_fallback(
     prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext
 ) -> None:
-    _expect_invoke(runtime, "1.0,2.0,3.0,4.0", _model_answer(b"0.5"))
+    expect_invoke(runtime, "1.0,2.0,3.0,4.0", model_answer(b"0.5"))
     event = api_event("POST", "/predict", body='{"features": [1, 2, 3, 4]}', base64_body=True)
     del event["requestContext"]
 
@@ -183,7 +151,7 @@ def test_invalid_requests_get_specific_safe_errors(
 ) -> None:
     response = inference.handler(event, lambda_context)
     assert response["statusCode"] == status
-    body = _body(response)
+    body = response_body(response)
     assert body["error"].startswith(message)
     assert body["requestId"] == "api-req-0001"
     assert prediction_items() == {}
@@ -228,7 +196,7 @@ def test_sagemaker_errors_map_to_gateway_statuses(
     response = inference.handler(api_event("POST", "/predict", body='{"features": [1, 2, 3, 4]}'), lambda_context)
 
     assert response["statusCode"] == status
-    assert _body(response) == {"error": message, "requestId": "api-req-0001"}
+    assert response_body(response) == {"error": message, "requestId": "api-req-0001"}
     assert "SECRET-DETAIL" not in response["body"]
     assert prediction_items() == {}
     assert any(line["message"] == "model invocation failed" for line in log_lines(stdout_json()))
@@ -236,7 +204,7 @@ def test_sagemaker_errors_map_to_gateway_statuses(
 
 @pytest.mark.usefixtures("enabled")
 def test_unparseable_model_answer_is_502(prediction_items: Items, runtime: Stubber, lambda_context: Any) -> None:
-    _expect_invoke(runtime, "1.0,2.0,3.0,4.0", _model_answer(b"<html>oops</html>"))
+    expect_invoke(runtime, "1.0,2.0,3.0,4.0", model_answer(b"<html>oops</html>"))
     response = inference.handler(api_event("POST", "/predict", body='{"features": [1, 2, 3, 4]}'), lambda_context)
     assert response["statusCode"] == 502
     assert prediction_items() == {}
@@ -247,12 +215,12 @@ def test_dynamodb_failure_is_a_generic_500_logged_with_request_id(
     mocked_aws: None, runtime: Stubber, lambda_context: FakeLambdaContext, stdout_json: Callable
 ) -> None:
     # No tables created: PutItem raises ResourceNotFoundException.
-    _expect_invoke(runtime, "1.0,2.0,3.0,4.0", _model_answer(b"0.5"))
+    expect_invoke(runtime, "1.0,2.0,3.0,4.0", model_answer(b"0.5"))
 
     response = inference.handler(api_event("POST", "/predict", body='{"features": [1, 2, 3, 4]}'), lambda_context)
 
     assert response["statusCode"] == 500
-    assert _body(response) == {"error": "internal server error", "requestId": "api-req-0001"}
+    assert response_body(response) == {"error": "internal server error", "requestId": "api-req-0001"}
     errors = [line for line in log_lines(stdout_json()) if line["level"] == "ERROR"]
     assert errors[-1]["exception_name"] == "ResourceNotFoundException"
     assert errors[-1]["request_id"] == lambda_context.aws_request_id
@@ -296,7 +264,7 @@ def test_models_lists_approved_models_newest_first_limited_to_50(tables: Any, la
     response = inference.handler(api_event("GET", "/models"), lambda_context)
 
     assert response["statusCode"] == 200
-    body = _body(response)
+    body = response_body(response)
     assert body["requestId"] == "api-req-0001"
     versions = [model["version"] for model in body["models"]]
     assert versions == [f"v{i:03d}" for i in range(54, 4, -1)]
@@ -306,7 +274,7 @@ def test_models_lists_approved_models_newest_first_limited_to_50(tables: Any, la
 def test_models_works_in_phase_one_with_an_empty_registry(tables: Any, lambda_context: Any) -> None:
     response = inference.handler(api_event("GET", "/models"), lambda_context)
     assert response["statusCode"] == 200
-    assert _body(response) == {"models": [], "requestId": "api-req-0001"}
+    assert response_body(response) == {"models": [], "requestId": "api-req-0001"}
 
 
 # --- no leaks, whatever happens --------------------------------------------------------------------------------
@@ -351,7 +319,7 @@ def test_no_response_ever_leaks_exception_details(
             client = aws.client(target)
             patch.setattr(client, "invoke_endpoint" if target == "sagemaker-runtime" else "put_item", explode)
             if target == "dynamodb":
-                patch.setattr(aws.client("sagemaker-runtime"), "invoke_endpoint", lambda **_: _model_answer(b"0.5"))
+                patch.setattr(aws.client("sagemaker-runtime"), "invoke_endpoint", lambda **_: model_answer(b"0.5"))
             responses.append(inference.handler(valid, lambda_context))
     models = api_event("GET", "/models")
     for name, event in [("route", valid), ("route", models), ("features_from_body", valid)]:

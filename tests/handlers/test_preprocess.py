@@ -239,3 +239,137 @@ def test_crlf_bom_and_utf8_errors(s3: Any, lambda_context: FakeLambdaContext) ->
 def test_event_without_object_is_an_error(lambda_context: FakeLambdaContext) -> None:
     with pytest.raises(ValueError, match="no S3 object"):
         preprocess.handler({"Records": []}, lambda_context)
+
+
+# --- lone surrogates, degenerate baselines, malformed events ---------------------------------------------------
+
+
+def _strict_lines(s3: Any, key: str) -> list[dict[str, Any]]:
+    """The file's rows, parsed as strict JSON (NaN/Infinity raise) and as strict UTF-8."""
+
+    def refuse(constant: str) -> Any:
+        raise AssertionError(f"{constant} written to {key}")
+
+    body = s3.get_object(Bucket=PROCESSED_BUCKET, Key=key)["Body"].read().decode("utf-8")
+    return [json.loads(line, parse_constant=refuse) for line in body.splitlines()]
+
+
+def test_lone_surrogate_row_is_rejected_and_the_good_rows_are_written(
+    s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    rows = [
+        json.dumps({"id": "a", "features": [1, 2, 3, 4]}),
+        '{"id": "\\ud800", "features": [1, 2, 3, 4]}',  # the id would be written: no UTF-8 encoder can
+        json.dumps({"id": "b", "features": [5, 6, 7, 8]}),
+        '{"id": "c", "features": [1, 2, 3, 4], "note": "\\udfff"}',  # in a dropped key: refused all the same
+        '{"id": "d\xed\xa0\x80", "features": [1, 2, 3, 4]}',  # the surrogate's bytes: not UTF-8
+    ]
+    s3.put_object(
+        Bucket=RAW_BUCKET, Key="s.jsonl", Body="\n".join(rows[:4]).encode() + b"\n" + rows[4].encode("latin-1")
+    )
+
+    summary = preprocess.handler(_eventbridge("s.jsonl"), lambda_context)
+
+    assert summary == {
+        "bucket": RAW_BUCKET,
+        "key": "s.jsonl",
+        "processed": 2,
+        "rejected": 3,
+        "drift": None,
+        "status": "ok",
+    }
+    assert _strict_lines(s3, "processed/s.jsonl") == [
+        {"id": "a", "features": [1.0, 2.0, 3.0, 4.0]},
+        {"id": "b", "features": [5.0, 6.0, 7.0, 8.0]},
+    ]
+    assert _strict_lines(s3, "rejected/s.jsonl") == [
+        {"line": 2, "reason": "line holds a lone surrogate (not valid Unicode)", "raw": rows[1]},
+        {"line": 4, "reason": "line holds a lone surrogate (not valid Unicode)", "raw": rows[3]},
+        {
+            "line": 5,
+            "reason": "line is not valid UTF-8",
+            "raw": '{"id": "d\ufffd\ufffd\ufffd", "features": [1, 2, 3, 4]}',
+        },
+    ]
+    [emf] = emf_documents(stdout_json())
+    assert (emf["RecordsProcessed"], emf["RecordsRejected"]) == (2, 3)
+
+
+def test_row_that_z_scores_to_infinity_is_rejected_not_written_as_infinity(
+    s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    # A std of 1e-300 is a valid baseline value, but 1e10 / 1e-300 overflows to Infinity.
+    baseline = {"means": [0, 0, 0, 0], "stds": [1e-300, 1, 0, 2]}
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="baseline/feature_stats.json", Body=json.dumps(baseline).encode())
+    rows = [
+        json.dumps({"id": "a", "features": [0, 2, 3, 4]}),
+        json.dumps({"id": "big", "features": [1e10, 2, 3, 4]}),
+        "oops",
+        json.dumps({"id": "neg", "features": [-1e100, 2, 3, 4]}),
+        json.dumps({"id": "b", "features": [0, 4, -3, 8]}),
+    ]
+    _put_raw(s3, "inf.jsonl", rows)
+
+    summary = preprocess.handler(_eventbridge("inf.jsonl"), lambda_context)
+
+    assert (summary["processed"], summary["rejected"], summary["status"]) == (2, 3, "ok")
+    assert _strict_lines(s3, "processed/inf.jsonl") == [
+        {"id": "a", "features": [0.0, 2.0, 3.0, 2.0]},
+        {"id": "b", "features": [0.0, 4.0, -3.0, 4.0]},
+    ]
+    reason = "features[0] is not finite once z-scored against the baseline"
+    assert _strict_lines(s3, "rejected/inf.jsonl") == [
+        {"line": 2, "reason": reason, "raw": rows[1]},
+        {"line": 3, "reason": "line is not valid JSON", "raw": "oops"},
+        {"line": 4, "reason": reason, "raw": rows[3]},
+    ]
+    # Drift is measured on the raw values of every valid row; its own overflow means "no drift figure", not Infinity.
+    assert summary["drift"] is None
+    [emf] = emf_documents(stdout_json())
+    assert (emf["RecordsProcessed"], emf["RecordsRejected"]) == (2, 3)
+    assert "DataDrift" not in emf
+
+
+@pytest.mark.parametrize(
+    "baseline",
+    [
+        b'{"means": [NaN, 0, 0, 0], "stds": [1, 1, 1, 1]}',
+        b'{"means": [0, 0, 0, 0], "stds": [Infinity, 1, 1, 1]}',
+        b'{"means": [1e400, 0, 0, 0], "stds": [1, 1, 1, 1]}',
+        b'{"means": [0, 0, 0, 0], "stds": [-1, 1, 1, 1]}',
+        b'{"means": [0, 0, 0, 0], "stds": [1, 1, 1, 1], "note": "\\ud800"}',
+    ],
+)
+def test_non_finite_baseline_is_ignored_and_rows_pass_as_is(
+    baseline: bytes, s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="baseline/feature_stats.json", Body=baseline)
+    _put_raw(s3, "nf.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])
+
+    summary = preprocess.handler(_eventbridge("nf.jsonl"), lambda_context)
+
+    assert (summary["processed"], summary["rejected"], summary["drift"]) == (1, 0, None)
+    assert _strict_lines(s3, "processed/nf.jsonl") == [{"id": "a", "features": [1.0, 2.0, 3.0, 4.0]}]
+    errors = [line["message"] for line in log_lines(stdout_json()) if line["level"] == "ERROR"]
+    assert errors == ["baseline unusable; data drift skipped"]
+
+
+@pytest.mark.parametrize(
+    ("event", "message"),
+    [
+        ([], "event carries no S3 object reference (not an object)"),
+        ({"Records": "x"}, "event carries no S3 object reference (Records is not a list)"),
+        ({"Records": ["x"]}, "event carries no S3 object reference (Records[0].s3: bucket.name and object.key must"),
+        ({"detail": {"bucket": [], "object": {"key": "k"}}}, "event carries no S3 object reference (detail: bucket"),
+        ({"detail": {"bucket": {"name": "b"}, "object": {"key": 7}}}, "event carries no S3 object reference (detail"),
+        ({"Records": [{"s3": {"bucket": {"name": None}, "object": {"key": "k"}}}]}, "event carries no S3 object"),
+    ],
+)
+def test_malformed_event_raises_a_clear_error_and_writes_nothing(
+    event: Any, message: str, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    with pytest.raises(preprocess.EventError) as raised:
+        preprocess.handler(event, lambda_context)
+    assert str(raised.value).startswith(message)
+    assert isinstance(raised.value, ValueError)
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import io
 import json
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from decimal import Decimal
 from typing import Any
 
 import pytest
 import stream_consumer
-from botocore.response import StreamingBody
 from botocore.stub import Stubber
 from mlp_common import aws
 
@@ -22,6 +20,7 @@ from tests.handlers.fakes import (
     emf_documents,
     kinesis_record,
     log_lines,
+    model_answer,
 )
 
 Items = Callable[[], dict[str, dict[str, Any]]]
@@ -52,18 +51,8 @@ def _sequences(event: dict[str, Any]) -> list[str]:
     return [record["kinesis"]["sequenceNumber"] for record in event["Records"]]
 
 
-@pytest.fixture
-def runtime(mocked_aws: None, monkeypatch: pytest.MonkeyPatch) -> Iterator[Stubber]:
-    monkeypatch.setenv("ENDPOINTS_ENABLED", "true")
-    stubber = Stubber(aws.client("sagemaker-runtime"))
-    with stubber:
-        yield stubber
-        stubber.assert_no_pending_responses()
-
-
 def _answer(score: float, variant: str) -> dict[str, Any]:
-    body = json.dumps({"predictions": [{"score": score}]}).encode()
-    return {"Body": StreamingBody(io.BytesIO(body), len(body)), "InvokedProductionVariant": variant}
+    return model_answer(json.dumps({"predictions": [{"score": score}]}).encode(), variant)
 
 
 # --- phase one: queue ------------------------------------------------------------------------------------------
@@ -167,6 +156,7 @@ def test_duplicate_request_ids_in_one_batch_keep_the_last_record(
 # --- phase two: predict ----------------------------------------------------------------------------------------
 
 
+@pytest.mark.usefixtures("enabled")
 def test_phase_two_predicts_and_reports_only_the_failed_invocation(
     tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext, stdout_json: Callable
 ) -> None:
@@ -279,3 +269,106 @@ def test_missing_table_reports_every_record_instead_of_crashing(
     records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
     result = stream_consumer.handler({"Records": records}, lambda_context)
     assert _failures(result) == ["0", "1", "2"]
+
+
+# --- lone surrogates, bad model answers, malformed envelopes ---------------------------------------------------
+
+_SURROGATE_PAYLOADS = [
+    b'{"request_id": "\\ud800", "features": [1, 2, 3, 4]}',  # escaped lone high surrogate in the kept key
+    b'{"request_id": "ok-x", "features": [1, 2, 3, 4], "note": "\\udfff"}',  # lone low surrogate in a dropped key
+    b'{"request_id": "\xed\xa0\x80", "features": [1, 2, 3, 4]}',  # the surrogate's UTF-8-style bytes, unescaped
+]
+
+
+@pytest.mark.parametrize("poison", _SURROGATE_PAYLOADS)
+def test_lone_surrogate_record_is_reported_alone_and_the_rest_is_written(
+    poison: bytes, tables: Any, prediction_items: Items, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(4)]
+    records.insert(2, kinesis_record("77", poison))
+
+    result = stream_consumer.handler({"Records": records}, lambda_context)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "77"}]}
+    assert set(prediction_items()) == {"req-0", "req-1", "req-2", "req-3"}
+    lines = stdout_json()
+    warnings = [line for line in log_lines(lines) if line["message"] == "invalid stream record"]
+    assert [(w["sequence_number"], w["reason"]) for w in warnings] == [
+        ("77", "data holds a lone surrogate (not valid Unicode)")
+    ]
+    [counts] = [doc for doc in emf_documents(lines) if "StreamRecordsProcessed" in doc]
+    assert (counts["StreamRecordsProcessed"], counts["StreamRecordsFailed"]) == (4, 1)
+
+
+@pytest.mark.parametrize(
+    "answer",
+    [b'"\\ud800"', b'{"predictions": [{"score": "\\udc00"}]}', b"1e200", b"1" + b"0" * 400, b'"\xed\xa0\x80"'],
+)
+@pytest.mark.usefixtures("enabled")
+def test_unstorable_model_answer_fails_only_its_record(
+    answer: bytes, tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext
+) -> None:
+    records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
+    bad = model_answer(answer, "A")
+    for answer_of_record in (_answer(0.9, "A"), bad, _answer(0.1, "B")):
+        runtime.add_response("invoke_endpoint", answer_of_record)
+
+    result = stream_consumer.handler({"Records": records}, lambda_context)
+
+    # Before: a surrogate label crashed the whole batch's write; a number DynamoDB cannot store (or an int too large
+    # for a float) failed the whole 25-item chunk or the batch.
+    assert result == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+    items = prediction_items()
+    assert set(items) == {"req-0", "req-2"}
+    assert (items["req-0"]["prediction"], items["req-2"]["prediction"]) == (Decimal("0.9"), Decimal("0.1"))
+
+
+@pytest.mark.parametrize(
+    ("envelope", "reason"),
+    [
+        ({"data": 12345}, "data is not valid base64"),
+        ({"data": None}, "data is not valid base64"),
+        ({"data": ["eyJ9"]}, "data is not valid base64"),
+    ],
+)
+def test_wrongly_typed_record_parts_are_reported_alone(
+    envelope: dict[str, Any],
+    reason: str,
+    tables: Any,
+    prediction_items: Items,
+    lambda_context: FakeLambdaContext,
+    stdout_json: Callable,
+) -> None:
+    bad = kinesis_record("9", b"")
+    bad["kinesis"].update(envelope)
+    good = kinesis_record("1", {"request_id": "ok", "features": [1, 2, 3, 4]})
+
+    result = stream_consumer.handler({"Records": [good, bad]}, lambda_context)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "9"}]}
+    assert set(prediction_items()) == {"ok"}
+    [warning] = [line for line in log_lines(stdout_json()) if line["message"] == "invalid stream record"]
+    assert warning["reason"] == reason
+
+
+@pytest.mark.parametrize("event", [{"Records": "x"}, {"Records": {"0": {}}}, [], "x", None])
+def test_event_that_is_not_a_batch_processes_nothing_and_says_so(
+    event: Any, tables: Any, prediction_items: Items, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    assert stream_consumer.handler(event, lambda_context) == {"batchItemFailures": []}
+    assert prediction_items() == {}
+    errors = [line["message"] for line in log_lines(stdout_json()) if line["level"] == "ERROR"]
+    assert errors == ["event is not a Kinesis batch; nothing processed"]
+
+
+def test_record_that_is_not_an_object_is_reported_without_losing_the_others(
+    tables: Any, prediction_items: Items, lambda_context: FakeLambdaContext
+) -> None:
+    no_kinesis = {"eventID": "shardId-000000000000:5", "kinesis": "x"}
+    good = kinesis_record("1", {"request_id": "ok", "features": [1, 2, 3, 4]})
+
+    result = stream_consumer.handler({"Records": [good, "junk", no_kinesis]}, lambda_context)
+
+    # Neither has a sequence number to report: "" tells Lambda to retry the batch, so nothing is lost silently.
+    assert result == {"batchItemFailures": [{"itemIdentifier": ""}]}
+    assert set(prediction_items()) == {"ok"}

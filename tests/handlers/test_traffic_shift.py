@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
@@ -201,3 +202,86 @@ def test_plan_keeps_drained_and_capacity_less_variants_out() -> None:
     assert (outcome, weights) == ("shift", {"A": 0.0, "B": 1.0, "C": 2.0})
     outcome, _, _ = traffic_shift.plan(variants[:2], "A")
     assert outcome == "blocked"
+
+
+def _detail(event: dict[str, Any]) -> dict[str, Any]:
+    return {"source": "aws.cloudwatch", "detail-type": "CloudWatch Alarm State Change", "detail": event["alarmData"]}
+
+
+def _with(event: dict[str, Any], path: tuple[Any, ...], value: Any) -> dict[str, Any]:
+    """A deep copy of the event with the part at `path` replaced."""
+    copy = json.loads(json.dumps(event))
+    node = copy
+    for step in path[:-1]:
+        node = node[step]
+    node[path[-1]] = value
+    return copy
+
+
+_METRIC = ("alarmData", "configuration", "metrics", 0)
+_DIMENSIONS = (*_METRIC, "metricStat", "metric", "dimensions")
+_M0 = "alarmData.configuration.metrics[0]"
+_DIMS = f"{_M0}.metricStat.metric.dimensions"
+
+
+@pytest.mark.parametrize(
+    ("event", "where"),
+    [
+        (_with(_alarm(), ("alarmData",), "x"), "alarmData must be an object"),
+        (_with(_alarm(), ("alarmData",), []), "alarmData must be an object"),
+        (_detail(_with(_alarm(), ("alarmData",), [])), "detail must be an object"),
+        (_with(_alarm(), ("alarmData", "state"), "ALARM"), "alarmData.state must be an object"),
+        (_with(_alarm(), ("alarmData", "state", "value"), ["ALARM"]), "alarmData.state.value must be a string"),
+        (_with(_alarm(), ("alarmData", "alarmName"), 5), "alarmData.alarmName must be a string"),
+        (_with(_alarm(), ("alarmData", "configuration"), []), "alarmData.configuration must be an object"),
+        (_with(_alarm(), _METRIC[:-1], "x"), "alarmData.configuration.metrics must be a list"),
+        (_with(_alarm(), _METRIC, None), f"{_M0} must be an object"),
+        (_with(_alarm(), (*_METRIC, "metricStat"), 1), f"{_M0}.metricStat must be an object"),
+        (_with(_alarm(), (*_METRIC, "metricStat", "metric"), "m"), f"{_M0}.metricStat.metric must be an object"),
+        (_with(_alarm(), _DIMENSIONS, [["EndpointName", ENDPOINT_NAME]]), f"{_DIMS} must be an object"),
+        (_with(_alarm(), _DIMENSIONS, "EndpointName"), f"{_DIMS} must be an object"),
+        (_with(_alarm(), (*_DIMENSIONS, "EndpointName"), [ENDPOINT_NAME]), f"{_DIMS}.EndpointName must be a string"),
+        (_with(_alarm(), (*_DIMENSIONS, "VariantName"), 1), f"{_DIMS}.VariantName must be a string"),
+        (
+            _detail(_with(_alarm(), (*_DIMENSIONS, "VariantName"), True)),
+            "detail.configuration.metrics[0].metricStat.metric.dimensions.VariantName must be a string",
+        ),
+        ([], "event must be an object"),
+        ("ALARM", "event must be an object"),
+    ],
+)
+@pytest.mark.usefixtures("mocked_aws", "enabled")
+def test_malformed_events_are_refused_with_a_logged_reason_and_no_aws_call(
+    event: Any, where: str, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    calls: list[str] = []
+    aws.client("sagemaker").meta.events.register("before-call.sagemaker", lambda model, **_: calls.append(model.name))
+
+    result = traffic_shift.handler(event, lambda_context)
+
+    assert result == {"action": "noop", "reason": f"malformed alarm event: {where}", "weights": {}}
+    assert calls == []
+    [line] = log_lines(stdout_json())
+    assert (line["level"], line["message"], line["reason"]) == ("ERROR", "no traffic shift", result["reason"])
+    assert "exception" not in line
+
+
+@pytest.mark.parametrize(
+    "event",
+    [
+        {},
+        {"detail": None},
+        _with(_alarm(), ("alarmData", "state"), None),
+        _with(_alarm(), ("alarmData", "configuration"), None),
+    ],
+)
+def test_absent_or_null_parts_are_not_malformed_but_still_change_nothing(
+    event: dict[str, Any], endpoint: Callable[..., Any], lambda_context: FakeLambdaContext
+) -> None:
+    sagemaker = endpoint()
+    updates = _count_updates()
+    result = traffic_shift.handler(event, lambda_context)
+    assert result["action"] == "noop"
+    assert result["reason"] in {"alarm state is unknown, not ALARM", "alarm has no EndpointName/VariantName dimensions"}
+    assert updates == []
+    assert _weights(sagemaker) == {"VariantA": 1.0, "VariantB": 1.0}
