@@ -1,7 +1,7 @@
 """The WAF web ACL in front of the inference API's stage (ARCHITECTURE §5).
 
-Managed rule groups and a per-IP rate limit, associated with one API Gateway stage, logging to an
-``aws-waf-logs-`` group (KMS-encrypted, with a retention) with ``x-api-key`` redacted.
+Managed rule groups and a rate limit, per client IP or (chosen explicitly) per API key, associated with one API
+Gateway stage, logging to an ``aws-waf-logs-`` group (KMS-encrypted, with a retention) with ``x-api-key`` redacted.
 
 :func:`build_api_waf` is a function, not a construct: it adds its resources to the caller's scope (the inference API),
 so their construct paths, and with them the Terraform logical ids, stay those of the API's own resources.
@@ -32,7 +32,11 @@ COUNTED_MANAGED_RULES = {
     "AWSManagedRulesAnonymousIpList": ("HostingProviderIPList",),
     "AWSManagedRulesCommonRuleSet": ("SizeRestrictions_BODY",),
 }
-WAF_RATE_LIMIT_RANGE = (100, 2_000_000_000)  # requests per 5-minute window per client IP (WAF's rate-based rule)
+WAF_RATE_LIMIT_RANGE = (100, 2_000_000_000)  # requests per evaluation window per aggregation key (client IP / key)
+# The rate-based rule's evaluation window: WAF counts each key's requests over the last 300 s (it accepts 60, 120, 300
+# or 600; 300 is its default). constructs/quotas.py compares the limit with the API's rate over this window.
+WAF_EVALUATION_WINDOW_SECONDS = 300
+API_KEY_HEADER = "x-api-key"  # where API Gateway reads the API key (api_key_source HEADER)
 
 
 @dataclass(frozen=True)
@@ -42,9 +46,32 @@ class ApiWafProps:
     naming: Naming  # names the web ACL and its metrics; checks the log group name
     api_name: str  # name of the REST API: the log group is aws-waf-logs-<api_name>
     stage_arn: str  # the API stage the web ACL is associated with
-    rate_limit: int  # requests per 5 minutes per client IP before WAF blocks (WAF_RATE_LIMIT_RANGE)
+    rate_limit: int  # requests per 5 minutes per client IP (or per API key) before WAF blocks (WAF_RATE_LIMIT_RANGE)
     ops_key: KeyRef  # KMS key of the WAF log group
     logs: LogsSettings  # retention of the WAF log group
+    rate_limit_per_api_key: bool = False  # aggregate the rate limit per x-api-key header value instead of per IP
+
+
+def rate_based_statement(limit: int, per_api_key: bool) -> dict[str, Any]:
+    """The rate rule's statement (Terraform JSON: the provider types the recursive statement block as Any).
+
+    Per IP, one client address may send ``limit`` requests per window. Per API key, WAF counts each distinct
+    ``x-api-key`` value instead (``aggregate_key_type = "CUSTOM_KEYS"`` with one ``custom_key.header``), so several
+    server-side clients behind one NAT address are not blocked together. The price of that choice: WAF leaves a request
+    without the header out of a custom-key rule (GET /health, public and a MOCK, is then limited only by the stage
+    throttle), and a client that sends a new made-up key each time is never counted together. API Gateway refuses an
+    unknown key with 403 before the function runs, and the managed rule groups and the stage throttle still apply.
+    """
+    if not per_api_key:
+        return {"limit": limit, "aggregate_key_type": "IP", "evaluation_window_sec": WAF_EVALUATION_WINDOW_SECONDS}
+    # The key is matched as sent: a transformation (e.g. LOWERCASE) would merge distinct, case-sensitive keys.
+    header = {"name": API_KEY_HEADER, "text_transformation": [{"priority": 0, "type": "NONE"}]}
+    return {
+        "limit": limit,
+        "aggregate_key_type": "CUSTOM_KEYS",
+        "custom_key": [{"header": header}],
+        "evaluation_window_sec": WAF_EVALUATION_WINDOW_SECONDS,
+    }
 
 
 def build_api_waf(scope: Construct, props: ApiWafProps) -> Any:
@@ -70,18 +97,13 @@ def build_api_waf(scope: Construct, props: ApiWafProps) -> Any:
             visibility_config=visibility(group),
         )
 
+    rate_rule = "rate-limit-per-api-key" if props.rate_limit_per_api_key else "rate-limit-per-ip"
     rate_limit = waf.Wafv2WebAclRule(
-        name="rate-limit-per-ip",
+        name=rate_rule,
         priority=20,
         action=waf.Wafv2WebAclRuleAction(block=waf.Wafv2WebAclRuleActionBlock()),
-        statement={
-            "rate_based_statement": {
-                "limit": props.rate_limit,
-                "aggregate_key_type": "IP",
-                "evaluation_window_sec": 300,
-            }
-        },
-        visibility_config=visibility("rate-limit-per-ip"),
+        statement={"rate_based_statement": rate_based_statement(props.rate_limit, props.rate_limit_per_api_key)},
+        visibility_config=visibility(rate_rule),
     )
     ip_reputation, *groups = MANAGED_RULE_GROUPS
     rules = [managed(ip_reputation, 10), rate_limit]
@@ -90,7 +112,8 @@ def build_api_waf(scope: Construct, props: ApiWafProps) -> Any:
         scope,
         "web-acl",
         name=name,
-        description="Managed rule groups and a per-IP rate limit in front of the inference API",
+        description=f"Managed rule groups and a {'per-API-key' if props.rate_limit_per_api_key else 'per-IP'} rate "
+        "limit in front of the inference API",
         scope="REGIONAL",
         default_action=waf.Wafv2WebAclDefaultAction(allow=waf.Wafv2WebAclDefaultActionAllow()),
         rule=rules,

@@ -3,14 +3,14 @@
 from dataclasses import dataclass, field
 from typing import Any
 
-from pydantic import Field, model_validator
+from pydantic import Field, ValidationInfo, field_validator
 
 from constructs import Construct
 from constructs.aws_limits import MAX_DAYS
 from constructs.naming import Kind, Naming
 from constructs.policy import allow_access_log_delivery
 from constructs.refs import KeyRef
-from constructs.secure_bucket import SecureBucket, SecureBucketProps, Transition
+from constructs.secure_bucket import MIN_DAYS_IN_CLASS, SecureBucket, SecureBucketProps, Transition
 from constructs.settings import Settings
 
 
@@ -18,19 +18,44 @@ class DataLakeSettings(Settings):
     """Knobs of the data lake (``data_lake`` in cdktf.json): lifecycle of the buckets, in days."""
 
     infrequent_access_days: int = Field(30, ge=30, le=MAX_DAYS)  # S3 requires ≥ 30 days before STANDARD_IA
-    glacier_days: int = Field(90, ge=1, le=MAX_DAYS)  # raw/processed objects move to Glacier Flexible Retrieval
-    expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # raw/processed objects are deleted
+    # raw/processed objects move to Glacier Flexible Retrieval (≥ infrequent_access_days + 30: S3's minimum stay in IA)
+    glacier_days: int = Field(90, ge=1, le=MAX_DAYS)
+    expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # raw/processed objects are deleted (after glacier_days)
     noncurrent_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old object versions are deleted (every bucket)
     athena_results_expire_days: int = Field(30, ge=1, le=MAX_DAYS)  # query results are deleted
     access_logs_expire_days: int = Field(365, ge=1, le=MAX_DAYS)  # server access logs are deleted
     raw_event_prefix: str = Field("incoming/", pattern=r"^[A-Za-z0-9!_.*'()/-]+/$")  # objects here start workflows
     force_destroy: bool = False  # let `destroy` empty buckets (dev/emulator only; refused with protect_stateful)
 
-    @model_validator(mode="after")
-    def _ordered(self) -> "DataLakeSettings":
-        if not self.infrequent_access_days < self.glacier_days < self.expire_days:
-            raise ValueError("need infrequent_access_days < glacier_days < expire_days")
-        return self
+    # S3 checks the raw and processed buckets' lifecycle rule only at apply time (moto never does); these validators
+    # report the same rules (secure_bucket.lifecycle_problems) under the field to change, with the numbers.
+
+    @field_validator("glacier_days")
+    @classmethod
+    def _glacier_after_infrequent_access(cls, glacier: int, info: ValidationInfo) -> int:
+        # S3: "'Days' in the 'Transition' action for StorageClass 'GLACIER' for filter '(prefix=)' must be 30 days more
+        # than 'filter '(prefix=)'' in the 'Transition' action for StorageClass 'STANDARD_IA'".
+        infrequent = info.data.get("infrequent_access_days")
+        stay = MIN_DAYS_IN_CLASS["STANDARD_IA"]
+        if infrequent is not None and glacier < infrequent + stay:
+            raise ValueError(
+                f"must be at least infrequent_access_days + {stay} = {infrequent} + {stay} = {infrequent + stay}: S3 "
+                f"refuses a GLACIER transition less than {stay} days after the STANDARD_IA one"
+            )
+        return glacier
+
+    @field_validator("expire_days")
+    @classmethod
+    def _expire_after_last_transition(cls, expire: int, info: ValidationInfo) -> int:
+        # S3: "'Days' in the Expiration action for filter '(prefix=)' must be greater than 'Days' in the Transition
+        # action". If glacier_days is itself invalid (reported there), the IA transition is the last one known.
+        last = next((f for f in ("glacier_days", "infrequent_access_days") if info.data.get(f) is not None), None)
+        if last is not None and expire <= info.data[last]:
+            raise ValueError(
+                f"must be greater than {last} ({info.data[last]}): S3 refuses an expiration on or before the last "
+                f"transition (need ≥ {info.data[last] + 1})"
+            )
+        return expire
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,7 @@ consumer's role may already send to its DLQ, so that queue can be the mapping's 
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Annotated, Literal
 
 from cdktf import Token
 from pydantic import Field
@@ -49,12 +49,25 @@ BATCH_WRITE_MAX_ATTEMPTS = 5  # stream_consumer BatchWriteItem attempts per chun
 BATCH_WRITE_BASE_DELAY_MS = 50  # stream_consumer backoff base (doubles per attempt), well inside the function timeout
 
 
+# The five functions by their lambda_src/ folder (packaging.FUNCTIONS): the keys of the per-function settings.
+FunctionName = Literal["preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift"]
+# One function's reserved concurrency. 0 would stop the function altogether (Lambda throttles every invocation), so a
+# reservation is at least 1; 1000 is Lambda's default account quota, and constructs/quotas.py checks the sum.
+ReservedConcurrency = Annotated[int, Field(ge=1, le=1000)]
+
+
 class FunctionsSettings(Settings):
     """Settings shared by the five Lambda functions (§5)."""
 
-    memory_mb: int = Field(512, ge=128, le=10240)
-    timeout_seconds: int = Field(30, ge=1, le=900)
-    reserved_concurrency: int = Field(10, ge=1, le=1000)  # per function: caps cost and protects the tables
+    memory_mb: int = Field(512, ge=128, le=10240)  # memory (and so CPU) of every function
+    timeout_seconds: int = Field(30, ge=1, le=900)  # Lambda's maximum is 15 minutes
+    # Opt-in, per function: a reservation is taken out of the account's concurrency quota in the region, which must
+    # keep 100 unreserved (constructs/quotas.py checks the sum over every environment in one account and region).
+    # A function without an entry has no reserved_concurrent_executions and shares the unreserved pool.
+    reserved_concurrency: dict[FunctionName, ReservedConcurrency] = Field(default_factory=dict)
+    # The account's "Concurrent executions" quota in this environment's region (Service Quotas, AWS Lambda; the
+    # default is 1,000, new accounts often start at 10 or 50). Only read by the reservation check.
+    account_concurrency_limit: int = Field(1000, ge=1, le=1_000_000)
     log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
     feature_count: int = Field(4, ge=1, le=1000)  # numeric features the model takes (validated by the handlers)
     # training metric the evaluate function checks (SageMaker metric names: letters, digits and _ : . - /)
@@ -154,13 +167,13 @@ class Functions(Construct):
                     [f"{p.processed_bucket.arn}/processed/*", f"{p.processed_bucket.arn}/rejected/*"],
                 ),
                 allow("ReadBaseline", ["s3:GetObject"], [f"{artifacts_arn}/{BASELINE_KEY}"]),
-                # Lets S3 answer NoSuchKey (not AccessDenied) for a missing baseline, and lists nothing else.
-                allow(
-                    "ListBaselineKeyOnly",
-                    ["s3:ListBucket"],
-                    [artifacts_arn],
-                    Condition={"StringEquals": {"s3:prefix": BASELINE_KEY}},
-                ),
+                # S3 answers a GetObject of a missing key with 404 NoSuchKey only if the caller also has s3:ListBucket
+                # on the bucket, otherwise with 403 AccessDenied (GetObject API reference, "Permissions"). S3 checks
+                # that ListBucket in the GetObject request's context, which has no s3:prefix key, so a grant
+                # conditioned on s3:prefix never matches there: the missing baseline (expected before the first
+                # training) would be an AccessDenied logged as an error on every object. Hence ListBucket on the
+                # bucket ARN without a condition; it shows key names of the model-artifacts bucket, never contents.
+                allow("ListModelArtifactsForNoSuchKey", ["s3:ListBucket"], [artifacts_arn]),
                 use_data_key,
                 # The model-artifacts bucket (and so the baseline) is encrypted with the ML key: read only.
                 allow("DecryptBaselineWithMlKey", ["kms:Decrypt"], [p.ml_key.arn]),

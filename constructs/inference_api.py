@@ -13,8 +13,8 @@ Routes (lambda_src/README.md has the event shapes):
 Secure defaults: every route but ``/health`` needs an API key (usage plan with throttle and quota); stage throttling
 on ``*/*``; INFO execution logs without data trace; JSON access logs; X-Ray; every log group KMS-encrypted with a
 retention; cached data encrypted and cache invalidation refused to clients; Lambda permissions scoped to one stage,
-method and path each; optional WAF web ACL (managed rule groups + per-IP rate limit, ``constructs/api_waf.py``) with
-``x-api-key`` redacted from its logs.
+method and path each; optional WAF web ACL (managed rule groups + a rate limit per client IP, or per API key when
+chosen, ``constructs/api_waf.py``) with ``x-api-key`` redacted from its logs.
 
 The routes, models and validators are plain data (:data:`ROUTES`, :data:`MODELS`, :data:`VALIDATORS`). The resources
 are built from that data, and the deployment's ``redeployment`` trigger is a SHA-256 of the same data, so any change
@@ -56,8 +56,13 @@ class ApiSettings(Settings):
     cache_size_gb: CacheSize = "0.5"
     cache_ttl_seconds: int = Field(300, ge=0, le=3600)
     waf_enabled: bool = False  # WAF web ACL (managed rules + per-IP rate limit); on in prod
-    # requests per 5 minutes per client IP
-    waf_rate_limit: int = Field(2000, ge=WAF_RATE_LIMIT_RANGE[0], le=WAF_RATE_LIMIT_RANGE[1])
+    # requests per 5 minutes per client IP (per API key with waf_rate_limit_per_api_key). The default is 300 s * the
+    # default throttle_rate_limit (50 rps): one client may use the whole stage rate without WAF blocking it first
+    # (constructs/quotas.py checks waf_rate_limit ≥ 300 * throttle_rate_limit)
+    waf_rate_limit: int = Field(15_000, ge=WAF_RATE_LIMIT_RANGE[0], le=WAF_RATE_LIMIT_RANGE[1])
+    # count the WAF rate limit per x-api-key value instead of per client IP (clients share NAT addresses); requests
+    # without a key (GET /health) are then not rate limited by WAF (constructs/api_waf.py: rate_based_statement)
+    waf_rate_limit_per_api_key: bool = False
     manage_account_logging_role: bool = True  # the account-wide API Gateway → CloudWatch Logs role (one per region)
 
 
@@ -358,5 +363,6 @@ class InferenceApi(Construct):
                 rate_limit=props.settings.waf_rate_limit,
                 ops_key=props.ops_key,
                 logs=props.logs,
+                rate_limit_per_api_key=props.settings.waf_rate_limit_per_api_key,
             ),
         )

@@ -6,7 +6,8 @@ Secure defaults of every function (one place: this module, with the knobs in
 - python3.12 on arm64, code from a deterministic zip (same source → same hash → no diff), X-Ray tracing active;
 - its log group ``/aws/lambda/<name>`` is created *before* the function (otherwise Lambda creates one on the first
   invocation, without retention or KMS, and Terraform cannot manage it), with retention and the ops key;
-- environment variables encrypted with the ops key; reserved concurrency caps cost and protects the tables;
+- environment variables encrypted with the ops key; reserved concurrency only where ``reserved_concurrency`` names
+  the function (a reservation counts against the account's quota, see constructs/quotas.py);
 - an SQS dead-letter queue (ops key, 14 days) for asynchronous invocations that fail every retry;
 - a role that only ``lambda.amazonaws.com`` acting for this account can assume, with one inline policy: its own log
   group, X-Ray, its own DLQ, the ops key, and the grants of lambda_src/README.md on exact ARNs.
@@ -16,7 +17,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, cast
 
 from cdktf import AssetType, TerraformAsset
 
@@ -29,7 +30,7 @@ from constructs.policy import Statement, allow, document, service_trust_policy
 from constructs.refs import Deployment, FunctionRef, KeyRef
 
 if TYPE_CHECKING:  # constructs.functions builds on this module; the settings are only read here
-    from constructs.functions import FunctionsSettings
+    from constructs.functions import FunctionName, FunctionsSettings
 
 RUNTIME = "python3.12"
 ARCHITECTURE = "arm64"
@@ -197,7 +198,8 @@ class LambdaFunction(Construct):
             source_code_hash=source_hash(code),
             memory_size=settings.memory_mb,
             timeout=settings.timeout_seconds,
-            reserved_concurrent_executions=settings.reserved_concurrency,
+            # None (no entry) leaves the attribute out: the function shares the account's unreserved pool.
+            reserved_concurrent_executions=settings.reserved_concurrency.get(cast("FunctionName", props.function)),
             kms_key_arn=props.ops_key.arn,
             environment=lf.LambdaFunctionEnvironment(variables=dict(sorted(variables.items()))),
             tracing_config=lf.LambdaFunctionTracingConfig(mode="Active"),

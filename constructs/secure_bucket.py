@@ -3,10 +3,15 @@
 Defaults: SSE-KMS with our key and a bucket key, versioning, all four public-access blocks, ``BucketOwnerEnforced``
 (ACLs off), a TLS-only policy that also refuses uploads asking for another key, server access logs to the logs
 bucket, noncurrent-version expiry and aborted multipart uploads cleaned up.
+
+The lifecycle rule is checked against the rules S3's PutBucketLifecycleConfiguration enforces at apply time (moto, and
+so the emulator, accepts them all): :func:`lifecycle_problems`.
 """
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import pairwise
+from typing import Any, Literal
 
 from cdktf import TerraformResourceLifecycle
 
@@ -15,11 +20,86 @@ from constructs.aws_modules import aws
 from constructs.policy import Statement, deny_insecure_transport, deny_wrong_kms_key, document
 from constructs.refs import BucketRef
 
+# The storage classes a lifecycle transition may target (S3 API reference, Transition.StorageClass).
+StorageClass = Literal["STANDARD_IA", "INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"]
+# S3's waterfall: where a later transition may move an object on from each class (S3 User Guide, "Transitioning
+# objects using Amazon S3 Lifecycle", supported transitions). Nothing moves back up, and One Zone-IA never moves to
+# Glacier Instant Retrieval.
+LIFECYCLE_SUCCESSORS: dict[str, tuple[str, ...]] = {
+    "STANDARD_IA": ("INTELLIGENT_TIERING", "ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"),
+    "INTELLIGENT_TIERING": ("ONEZONE_IA", "GLACIER_IR", "GLACIER", "DEEP_ARCHIVE"),
+    "ONEZONE_IA": ("GLACIER", "DEEP_ARCHIVE"),
+    "GLACIER_IR": ("GLACIER", "DEEP_ARCHIVE"),
+    "GLACIER": ("DEEP_ARCHIVE",),
+    "DEEP_ARCHIVE": (),
+}
+# Objects move to the infrequent-access classes only once they are 30 days old. S3: "'Days' in Transition action must
+# be greater than or equal to 30 for storageClass 'STANDARD_IA'".
+MIN_DAYS_BEFORE_CLASS = {"STANDARD_IA": 30, "ONEZONE_IA": 30}
+# Days an object stays in a class before a later transition of the same rule may move it on (the class's minimum
+# storage duration). S3: "'Days' in the 'Transition' action for StorageClass 'GLACIER' for filter '(prefix=)' must be
+# 30 days more than 'filter '(prefix=)'' in the 'Transition' action for StorageClass 'STANDARD_IA'" (90 days after
+# GLACIER, as a DEEP_ARCHIVE transition's error reads, and after GLACIER_IR, whose minimum duration is also 90 days).
+MIN_DAYS_IN_CLASS = {"STANDARD_IA": 30, "ONEZONE_IA": 30, "GLACIER_IR": 90, "GLACIER": 90}
+
 
 @dataclass(frozen=True)
 class Transition:
-    days: int
-    storage_class: str  # STANDARD_IA | GLACIER | DEEP_ARCHIVE ...
+    days: int  # days after creation
+    storage_class: StorageClass
+
+
+def _transition_step_problems(earlier: Transition, later: Transition) -> list[str]:
+    """S3's rules for two transitions of one rule, ``earlier.days <= later.days``."""
+    if later.storage_class == earlier.storage_class:
+        return [f"two transitions to {later.storage_class}: S3 allows one transition per storage class in a rule"]
+    allowed = LIFECYCLE_SUCCESSORS[earlier.storage_class]
+    where = f"{later.storage_class} on day {later.days} after {earlier.storage_class} on day {earlier.days}"
+    if later.storage_class not in allowed or later.days == earlier.days:
+        targets = ", ".join(allowed) or "nothing"
+        return [f"{where}: S3 moves objects from {earlier.storage_class} only to {targets}, on a later day"]
+    stay = MIN_DAYS_IN_CLASS.get(earlier.storage_class, 0)
+    if later.days < earlier.days + stay:
+        return [
+            f"{where}: S3 keeps an object in {earlier.storage_class} for at least {stay} days before the next "
+            f"transition (need day ≥ {earlier.days} + {stay} = {earlier.days + stay})"
+        ]
+    return []
+
+
+def lifecycle_problems(
+    transitions: Sequence[Transition], expire_days: int | None, noncurrent_expire_days: int
+) -> list[str]:
+    """Every rule S3 enforces on the one lifecycle rule :class:`SecureBucket` builds, each problem with its numbers.
+
+    S3 refuses (PutBucketLifecycleConfiguration, InvalidArgument / InvalidRequest): an infrequent-access transition
+    before day 30; two transitions to one class; a transition up the waterfall or on the same day; a transition
+    sooner than the previous class's minimum stay (:data:`MIN_DAYS_IN_CLASS`); an expiration on or before the last
+    transition ("'Days' in the Expiration action for filter '(prefix=)' must be greater than 'Days' in the Transition
+    action"); and day counts below 1 for the expirations ("... must be a positive integer").
+    """
+    problems = [
+        f"{t.storage_class} on day {t.days}: S3 moves objects to {t.storage_class} only once they are "
+        f"{MIN_DAYS_BEFORE_CLASS[t.storage_class]} days old (need day ≥ {MIN_DAYS_BEFORE_CLASS[t.storage_class]})"
+        for t in transitions
+        if t.days < MIN_DAYS_BEFORE_CLASS.get(t.storage_class, 0)
+    ]
+    ordered = sorted(transitions, key=lambda t: t.days)
+    for earlier, later in pairwise(ordered):
+        problems += _transition_step_problems(earlier, later)
+    if expire_days is not None and expire_days < 1:
+        problems.append(f"expiration on day {expire_days}: S3 needs a positive number of days")
+    elif expire_days is not None and ordered and expire_days <= ordered[-1].days:
+        last = ordered[-1]
+        problems.append(
+            f"expiration on day {expire_days} is not after the last transition ({last.storage_class} on day "
+            f"{last.days}): S3 needs an expiration later than every transition (need day ≥ {last.days + 1})"
+        )
+    if noncurrent_expire_days < 1:
+        problems.append(
+            f"noncurrent versions expire after {noncurrent_expire_days} days: S3 needs a positive number of days"
+        )
+    return problems
 
 
 @dataclass(frozen=True)
@@ -45,6 +125,8 @@ class SecureBucket(Construct):
 
     def __init__(self, scope: Construct, id: str, props: SecureBucketProps) -> None:
         super().__init__(scope, id)
+        if problems := lifecycle_problems(props.transitions, props.expire_days, props.noncurrent_expire_days):
+            raise ValueError(f"bucket {props.name}: lifecycle: " + "; ".join(problems))
         lifecycle = TerraformResourceLifecycle(prevent_destroy=True) if props.prevent_destroy else None
         self.bucket = aws.s3_bucket.S3Bucket(
             self, "bucket", bucket=props.name, force_destroy=props.force_destroy, lifecycle=lifecycle
@@ -135,6 +217,6 @@ class SecureBucket(Construct):
             ]
             or None,
             expiration=[lc.S3BucketLifecycleConfigurationRuleExpiration(days=props.expire_days)]
-            if props.expire_days
+            if props.expire_days is not None
             else None,
         )

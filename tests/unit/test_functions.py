@@ -7,14 +7,14 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, get_args
 
 import pytest
 from cdktf import App, LocalBackend, TerraformStack
 from pydantic import ValidationError
 
 from constructs.aws_modules import aws
-from constructs.functions import Functions, FunctionsProps, FunctionsSettings
+from constructs.functions import FunctionName, Functions, FunctionsProps, FunctionsSettings
 from constructs.lambda_function import XRAY_SID, LambdaFunction, LambdaFunctionProps
 from constructs.log_group import LogsSettings
 from constructs.naming import Naming
@@ -224,7 +224,7 @@ def test_function_exact_settings(phase_one, function, name):
     assert body["handler"] == f"{function}.handler"
     assert body["memory_size"] == 512
     assert body["timeout"] == 30
-    assert body["reserved_concurrent_executions"] == 10
+    assert "reserved_concurrent_executions" not in body  # opt-in: the secure default reserves nothing
     assert body["kms_key_arn"] == OPS_KEY
     assert body["tracing_config"] == {"mode": "Active"}
     assert body["dead_letter_config"] == {"target_arn": f"${{aws_sqs_queue.{ref_id(dlq)}.arn}}"}
@@ -343,7 +343,7 @@ OWN_GRANTS_PHASE_ONE: dict[str, dict[str, tuple[list[str], list[str]]]] = {
         "ReadRawObjects": (["s3:GetObject"], [f"{RAW}/*"]),
         "WriteProcessedAndRejected": (["s3:PutObject"], [f"{PROCESSED}/processed/*", f"{PROCESSED}/rejected/*"]),
         "ReadBaseline": (["s3:GetObject"], [f"{ARTIFACTS}/baseline/feature_stats.json"]),
-        "ListBaselineKeyOnly": (["s3:ListBucket"], [ARTIFACTS]),
+        "ListModelArtifactsForNoSuchKey": (["s3:ListBucket"], [ARTIFACTS]),
         **DATA_KEY_GRANT,
         "DecryptBaselineWithMlKey": (["kms:Decrypt"], [ML_KEY]),
     },
@@ -393,9 +393,21 @@ def test_phase_two_adds_exactly_the_endpoint_grants(phase_two, function):
     assert _grants(phase_two.statements(function)) == expected
 
 
-def test_baseline_listing_is_limited_to_the_baseline_key(phase_one):
-    statement = next(s for s in phase_one.statements("preprocess") if s["Sid"] == "ListBaselineKeyOnly")
-    assert statement["Condition"] == {"StringEquals": {"s3:prefix": "baseline/feature_stats.json"}}
+def test_a_missing_baseline_is_no_such_key_because_list_bucket_has_no_prefix_condition(phase_one):
+    # S3 answers GetObject of a missing key with NoSuchKey only to a caller with s3:ListBucket on the bucket; the
+    # request S3 authorizes for that carries no s3:prefix, so a prefix-conditioned grant would give AccessDenied.
+    statement = next(s for s in phase_one.statements("preprocess") if s["Action"] == ["s3:ListBucket"])
+    assert statement == {
+        "Sid": "ListModelArtifactsForNoSuchKey",
+        "Effect": "Allow",
+        "Action": ["s3:ListBucket"],
+        "Resource": [ARTIFACTS],
+    }
+
+
+def test_only_preprocess_may_list_a_bucket(phase_two):
+    listing = [lid for lid, s in _all_statements(phase_two.stack) if "s3:ListBucket" in s["Action"]]
+    assert listing == [ref_id(phase_two.child("aws_iam_role_policy", "preprocess", "policy"))]
 
 
 def test_phase_one_grants_nothing_on_sagemaker(phase_one):
@@ -460,7 +472,8 @@ def test_settings_override_the_secure_defaults(tmp_path):
         settings=FunctionsSettings(
             memory_mb=1024,
             timeout_seconds=60,
-            reserved_concurrency=3,
+            reserved_concurrency={"evaluate": 3, "inference": 150},
+            account_concurrency_limit=2000,
             log_level="DEBUG",
             metric_goal="minimize",
             metric_threshold=0.25,
@@ -469,6 +482,14 @@ def test_settings_override_the_secure_defaults(tmp_path):
     )
     body = custom.function("evaluate")
     assert (body["memory_size"], body["timeout"], body["reserved_concurrent_executions"]) == (1024, 60, 3)
+    reserved = {f: custom.function(f).get("reserved_concurrent_executions") for f in FUNCTIONS}
+    assert reserved == {
+        "preprocess": None,
+        "inference": 150,
+        "stream_consumer": None,
+        "evaluate": 3,
+        "traffic_shift": None,
+    }
     assert body["environment"]["variables"]["LOG_LEVEL"] == "DEBUG"
     assert body["environment"]["variables"]["METRIC_GOAL"] == "minimize"
     assert body["environment"]["variables"]["METRIC_THRESHOLD"] == "0.25"
@@ -533,13 +554,39 @@ def _errors(error: pytest.ExceptionInfo[ValidationError]) -> dict[tuple[int | st
 
 def test_invalid_function_settings_are_reported_together():
     with pytest.raises(ValidationError) as error:
-        FunctionsSettings(memory_mb=64, timeout_seconds=901, reserved_concurrency=0, log_level="TRACE")  # type: ignore[arg-type]
+        FunctionsSettings(
+            memory_mb=64,
+            timeout_seconds=901,
+            reserved_concurrency={"inference": 0, "evaluate": 1001, "train": 5},  # type: ignore[dict-item]
+            account_concurrency_limit=0,
+            log_level="TRACE",  # type: ignore[arg-type]
+        )
     assert _errors(error) == {
         ("memory_mb",): "Input should be greater than or equal to 128",
         ("timeout_seconds",): "Input should be less than or equal to 900",
-        ("reserved_concurrency",): "Input should be greater than or equal to 1",  # 0 disables the function
+        ("reserved_concurrency", "inference"): "Input should be greater than or equal to 1",  # 0 stops the function
+        ("reserved_concurrency", "evaluate"): "Input should be less than or equal to 1000",
+        ("reserved_concurrency", "train", "[key]"): (
+            "Input should be 'preprocess', 'inference', 'stream_consumer', 'evaluate' or 'traffic_shift'"
+        ),
+        ("account_concurrency_limit",): "Input should be greater than or equal to 1",
         ("log_level",): "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",
     }
+
+
+def test_reserved_concurrency_is_opt_in_and_the_account_quota_defaults_to_lambdas_default():
+    settings = FunctionsSettings()
+    assert settings.reserved_concurrency == {}
+    assert settings.account_concurrency_limit == 1000
+
+
+def test_reserved_concurrency_keys_are_exactly_the_packaged_functions():
+    assert get_args(FunctionName) == FUNCTIONS
+
+
+def test_no_function_reserves_concurrency_by_default(phase_one):
+    reserving = [f for f in FUNCTIONS if "reserved_concurrent_executions" in phase_one.function(f)]
+    assert reserving == []
 
 
 def test_a_log_retention_cloudwatch_does_not_offer_is_refused():

@@ -35,7 +35,7 @@ ENABLED = {
     "cache_size_gb": "1.6",
     "cache_ttl_seconds": 120,
     "waf_enabled": True,
-    "waf_rate_limit": 500,
+    "waf_rate_limit": 7500,  # 300 s * throttle_rate_limit 25: coherent (constructs/quotas.py)
     "manage_account_logging_role": True,
     "log_retention_days": 90,
 }
@@ -85,6 +85,22 @@ def enabled_again(tmp_path_factory) -> Synthesized:
 @pytest.fixture(scope="module")
 def disabled(tmp_path_factory) -> Synthesized:
     return _synth(tmp_path_factory.mktemp("api-disabled"), **DISABLED)
+
+
+@pytest.fixture(scope="module")
+def waf_defaults(tmp_path_factory) -> Synthesized:
+    """WAF switched on, every other setting (the rate limit and its aggregation included) left at its default."""
+    return _synth(tmp_path_factory.mktemp("api-waf-defaults"), waf_enabled=True)
+
+
+@pytest.fixture(scope="module")
+def waf_per_api_key(tmp_path_factory) -> Synthesized:
+    return _synth(tmp_path_factory.mktemp("api-waf-per-key"), **ENABLED, waf_rate_limit_per_api_key=True)
+
+
+def _web_acl_rules(synthesized: Synthesized) -> dict[str, dict[str, Any]]:
+    acl = by_path(synthesized.stack, "aws_wafv2_web_acl", "/web-acl")
+    return {rule["name"]: rule for rule in acl["rule"]}
 
 
 @pytest.fixture(scope="module")
@@ -425,9 +441,48 @@ def test_waf_has_the_managed_rule_groups_and_a_per_ip_rate_limit(enabled):
     assert all(rules[name]["override_action"] == {"none": {}} for name in managed)
     rate = rules["rate-limit-per-ip"]
     assert rate["statement"] == {
-        "rate_based_statement": {"limit": 500, "aggregate_key_type": "IP", "evaluation_window_sec": 300}
+        "rate_based_statement": {"limit": 7500, "aggregate_key_type": "IP", "evaluation_window_sec": 300}
     }
     assert rate["action"] == {"block": {}}
+
+
+def test_waf_default_rate_limit_lets_one_client_ip_use_the_whole_stage_rate(waf_defaults):
+    # 15,000 requests per 300 s = the default stage rate of 50 rps for the whole window (constructs/quotas.py).
+    rate = _web_acl_rules(waf_defaults)["rate-limit-per-ip"]
+    assert rate["statement"] == {
+        "rate_based_statement": {"limit": 15_000, "aggregate_key_type": "IP", "evaluation_window_sec": 300}
+    }
+    assert rate["priority"] == 20
+    assert rate["visibility_config"]["metric_name"] == "mlpipe-api-waf-dev-rate-limit-per-ip"
+    acl = by_path(waf_defaults.stack, "aws_wafv2_web_acl", "/web-acl")
+    assert acl["description"] == "Managed rule groups and a per-IP rate limit in front of the inference API"
+
+
+def test_waf_settings_defaults_are_coherent():
+    settings = ApiSettings()
+    assert (settings.waf_rate_limit, settings.waf_rate_limit_per_api_key) == (15_000, False)
+    assert settings.waf_rate_limit == 300 * settings.throttle_rate_limit
+
+
+def test_waf_can_count_the_rate_limit_per_api_key_instead_of_per_ip(waf_per_api_key):
+    rules = _web_acl_rules(waf_per_api_key)
+    assert "rate-limit-per-ip" not in rules
+    rate = rules["rate-limit-per-api-key"]
+    assert rate["statement"] == {
+        "rate_based_statement": {
+            "limit": 7500,
+            "aggregate_key_type": "CUSTOM_KEYS",
+            "custom_key": [{"header": {"name": "x-api-key", "text_transformation": [{"priority": 0, "type": "NONE"}]}}],
+            "evaluation_window_sec": 300,
+        }
+    }
+    assert (rate["priority"], rate["action"]) == (20, {"block": {}})
+    assert rate["visibility_config"]["metric_name"] == "mlpipe-api-waf-dev-rate-limit-per-api-key"
+    acl = by_path(waf_per_api_key.stack, "aws_wafv2_web_acl", "/web-acl")
+    assert acl["description"] == "Managed rule groups and a per-API-key rate limit in front of the inference API"
+    # The key stays out of the logs whichever way the rule counts.
+    logging = by_path(waf_per_api_key.stack, "aws_wafv2_web_acl_logging_configuration", "/web-acl-logging")
+    assert logging["redacted_fields"] == [{"single_header": {"name": "x-api-key"}}]
 
 
 def test_waf_only_counts_the_rules_that_would_block_legitimate_clients(enabled):
@@ -538,10 +593,35 @@ def test_exposes_the_stage_url_the_key_id_and_the_execution_arn(enabled):
 
 def test_invalid_settings_fail_with_every_problem_at_once():
     with pytest.raises(ValidationError) as error:
-        ApiSettings(quota_period="YEAR", cache_size_gb="2", cache_ttl_seconds=7200, waf_rate_limit=10)
+        ApiSettings(
+            quota_period="YEAR",
+            cache_size_gb="2",
+            cache_ttl_seconds=7200,
+            waf_rate_limit=10,
+            waf_rate_limit_per_api_key="per key",
+        )
     assert [(e["loc"], e["type"]) for e in error.value.errors()] == [
         (("quota_period",), "literal_error"),
         (("cache_size_gb",), "literal_error"),
         (("cache_ttl_seconds",), "less_than_equal"),
         (("waf_rate_limit",), "greater_than_equal"),
+        (("waf_rate_limit_per_api_key",), "bool_parsing"),
     ]
+
+
+# --- terraform ------------------------------------------------------------------------------------------------------
+
+
+@pytest.mark.terraform
+def test_per_api_key_waf_validates_against_the_provider_schema(tmp_path):
+    # The rate-based statement is untyped JSON in the bindings: only the provider schema checks its block names
+    # (custom_key.header.text_transformation); the environment stacks build the per-IP variant.
+    from tests.support.terraform import terraform, terraform_env
+
+    _synth(tmp_path / "out", **ENABLED, waf_rate_limit_per_api_key=True)
+    stack_dir = tmp_path / "out" / "stacks" / STACK
+    env = terraform_env(tmp_path)
+    terraform(["init", "-backend=false", "-input=false"], stack_dir, env)
+    report = json.loads(terraform(["validate", "-json"], stack_dir, env, check=False).stdout)
+    assert report["valid"] is True, json.dumps(report["diagnostics"], indent=1)
+    assert report["warning_count"] == 0, json.dumps(report["diagnostics"], indent=1)
