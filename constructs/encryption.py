@@ -7,6 +7,7 @@ alerts, queues) and ``ml`` (model artifacts, SageMaker). A key policy always nam
 
 from dataclasses import dataclass, field
 
+from cdktf import TerraformResourceLifecycle
 from pydantic import Field
 
 from constructs import Construct
@@ -47,6 +48,9 @@ class KmsKeyProps:
     account_id: str  # account whose root administers the key
     services: tuple[ServiceGrant, ...] = ()  # service principals that may use the key
     settings: KmsSettings = field(default_factory=KmsSettings)
+    # prevent_destroy (protect_stateful): a destroyed key takes everything it encrypted with it, once the deletion
+    # window ends, so the key is protected wherever the buckets, tables and stream it encrypts are.
+    protect: bool = False
 
 
 def key_policy(account_id: str, services: tuple[ServiceGrant, ...]) -> str:
@@ -93,6 +97,7 @@ class KmsKey(Construct):
             key_usage="ENCRYPT_DECRYPT",
             customer_master_key_spec="SYMMETRIC_DEFAULT",
             policy=key_policy(props.account_id, props.services),
+            lifecycle=TerraformResourceLifecycle(prevent_destroy=True) if props.protect else None,
         )
         self.alias = aws.kms_alias.KmsAlias(self, "alias", name=self.alias_name, target_key_id=self.key.key_id)
         self.arn: str = self.key.arn

@@ -44,6 +44,11 @@ from constructs.serving_rules import (
 # object exists, so phase one -- before any training job has produced a model -- uploads this to the placeholder key.
 PLACEHOLDER_MODEL_BASE64 = "H4sIAAAAAAACA+3BAQ0AAADCoPdPbQ43oAAAAAAAAAAAAIA3A5reHScAKAAA"
 PLACEHOLDER_PREFIX = "models/PLACEHOLDER"
+# Content types data capture records as text; SageMaker base64-encodes a payload of any other type. The inference path
+# sends text/csv rows and accepts application/json answers (lambda_src/mlp_common/model.py). SageMaker takes 1-10 of
+# each, matching [a-zA-Z0-9](-*[a-zA-Z0-9])*/[a-zA-Z0-9](-*[a-zA-Z0-9.])* (API reference: CaptureContentTypeHeader).
+CAPTURE_CSV_CONTENT_TYPES = ("text/csv",)
+CAPTURE_JSON_CONTENT_TYPES = ("application/json",)
 
 
 @dataclass(frozen=True)
@@ -108,6 +113,7 @@ class ModelServing(Construct):
                 ),
                 settings.variants,
                 props.alarms,
+                autoscaling=settings.autoscaling_enabled,
             )
             self.endpoint = phase_two.endpoint
             self.scaling_targets = phase_two.scaling_targets
@@ -241,7 +247,9 @@ class ModelServing(Construct):
                 "destination": self._plain(destination),
                 "kms_key": self._plain(props.ml_key.arn),
                 "modes": ["Input", "Output"],
-                "json_content_types": ["application/json"],
+                # Part of the digest: a change of the captured types rolls the endpoint config to a new name.
+                "csv_content_types": list(CAPTURE_CSV_CONTENT_TYPES),
+                "json_content_types": list(CAPTURE_JSON_CONTENT_TYPES),
             }
             capture = epc.SagemakerEndpointConfigurationDataCaptureConfig(
                 enable_capture=True,
@@ -253,7 +261,8 @@ class ModelServing(Construct):
                     for mode in capture_content["modes"]
                 ],
                 capture_content_type_header=epc.SagemakerEndpointConfigurationDataCaptureConfigCaptureContentTypeHeader(
-                    json_content_types=capture_content["json_content_types"]
+                    csv_content_types=capture_content["csv_content_types"],
+                    json_content_types=capture_content["json_content_types"],
                 ),
             )
 

@@ -2,9 +2,9 @@
 
 :class:`constructs.model_serving.ModelServing` builds this only when the phase flag is on, on top of phase one, which
 never reads the flag: the phase-two plan therefore only adds resources. Instance variants scale by target tracking on
-invocations per instance (serverless variants scale by themselves). Each variant alarms on p99 model latency and on
-5XX errors; an alarm notifies the alerts topic and invokes the traffic-shift function, which moves traffic to the
-healthy variant.
+invocations per instance (serverless variants scale by themselves) unless ``autoscaling_enabled`` is off. Each variant
+alarms on p99 model latency and on 5XX errors; an alarm notifies the alerts topic and invokes the traffic-shift
+function, which moves traffic to the healthy variant.
 """
 
 from dataclasses import dataclass
@@ -82,7 +82,13 @@ class ServingEndpoint:
     """
 
     def __init__(
-        self, scope: Construct, wiring: EndpointWiring, variants: list[VariantSettings], alarms: AlarmsSettings
+        self,
+        scope: Construct,
+        wiring: EndpointWiring,
+        variants: list[VariantSettings],
+        alarms: AlarmsSettings,
+        *,
+        autoscaling: bool = True,
     ) -> None:
         self._scope = scope
         self._wiring = wiring
@@ -96,7 +102,9 @@ class ServingEndpoint:
         self.scaling_targets: dict[str, Any] = {}
         self.scaling_policies: dict[str, Any] = {}
         for variant in variants:
-            if not is_serverless(variant):  # Serverless Inference scales by itself
+            # Serverless Inference scales by itself. Without autoscaling (SageMakerSettings.autoscaling_enabled), the
+            # instance types and variants can be changed: SageMaker refuses that while a variant is registered.
+            if autoscaling and not is_serverless(variant):
                 self._build_autoscaling(variant)
         self.alarms: dict[str, Any] = {}
         for variant in variants:

@@ -2,8 +2,8 @@
 
 Only SageMaker acting for this account assumes it. It reads only model artifacts, writes only data capture, uses the
 ML key (and lets SageMaker grant it to the resources SageMaker creates), pulls only the images it serves and writes
-only SageMaker log groups; with a VPC it may also create and manage network interfaces in the configured subnets and
-security groups.
+only SageMaker log groups and metrics in SageMaker's own CloudWatch namespaces; with a VPC it may also create and
+manage network interfaces in the configured subnets and security groups.
 """
 
 from dataclasses import dataclass
@@ -17,6 +17,8 @@ from constructs.refs import BucketRef, Deployment, KeyRef
 from constructs.serving_rules import VpcSettings, ecr_repository_arn
 
 DATA_CAPTURE_PREFIX = "data-capture"  # where the endpoint writes captured requests in the artifacts bucket
+# CloudWatch namespaces SageMaker publishes in with the execution role (/aws/sagemaker/Endpoints for endpoint instances)
+SAGEMAKER_METRIC_NAMESPACES = "/aws/sagemaker/*"
 
 
 @dataclass(frozen=True)
@@ -88,6 +90,21 @@ def execution_role_statements(deployment: Deployment, grants: RoleGrants) -> lis
             "WriteSageMakerLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
             [log_groups],
+        ),
+        # The endpoint's instance metrics (CPUUtilization, MemoryUtilization, DiskUtilization, ...) are published
+        # with this role to /aws/sagemaker/Endpoints; jobs run with it publish to /aws/sagemaker/TrainingJobs,
+        # /aws/sagemaker/TransformJobs, ... Without the action those metrics never appear. AWS/SageMaker (invocations,
+        # latency, errors) is published by the service itself, and no caller may write an "AWS/" namespace.
+        # PutMetricData has no resource-level permissions, so "*" is the only valid resource; the namespace
+        # condition keeps the role to SageMaker's own namespaces.
+        # Sources: SageMaker Developer Guide, "How to use SageMaker AI execution roles" (CreateModel API: execution
+        # role permissions) and "Amazon SageMaker AI metrics in Amazon CloudWatch" (the /aws/sagemaker/Endpoints
+        # namespace); CloudWatch User Guide, "Using condition keys to limit access to CloudWatch namespaces".
+        allow(
+            "PutSageMakerMetricsNoResourceLevelPermissions",
+            ["cloudwatch:PutMetricData"],
+            ["*"],
+            Condition={"StringLike": {"cloudwatch:namespace": SAGEMAKER_METRIC_NAMESPACES}},
         ),
     ]
     if grants.vpc is not None:

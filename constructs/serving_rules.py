@@ -69,6 +69,12 @@ class VpcSettings(Settings):
 
 class SageMakerSettings(Settings):
     network_isolation: bool = True  # containers get no network access
+    # Phase two registers each instance variant with Application Auto Scaling (target + target-tracking policy).
+    # SageMaker refuses an UpdateEndpoint that changes the instance type of, or removes, a variant registered for auto
+    # scaling (SageMaker Developer Guide, "Update endpoints that use auto scaling"); a model change alone is allowed.
+    # Safe sequence for such a change: set false -> apply (policies and scalable targets are deregistered) -> change
+    # instance types / variants -> apply -> set true -> apply (registered again). False: no autoscaling resources.
+    autoscaling_enabled: bool = True
     vpc: VpcSettings | None = None  # run the models inside these subnets
     data_capture_enabled: bool = True
     data_capture_sampling_percent: int = Field(20, ge=1, le=100)

@@ -17,7 +17,20 @@ from constructs.settings import Settings
 
 PREDICTIONS_TTL_ATTRIBUTE = "expires_at"  # predictions expire at this epoch-seconds attribute
 REGISTRY_STATUS_INDEX = "by-status"  # model registry GSI: status + registered_at (inference lists approved models)
-PREDICTIONS_VARIANT_INDEX = "by-variant-time"  # predictions GSI: variant + created_at (A/B analysis)
+
+# Predictions GSI for A/B analysis: one variant's predictions in a time window. Keyed on the variant alone, the index
+# had one or two partition key values, and a partition takes at most ~1,000 write units per second (DynamoDB Developer
+# Guide, "Best practices for designing and using partition keys" / "Using write sharding"): GSI write throttling then
+# throttles the base table's writes (DynamoDB Developer Guide, "GSI write throttling and back pressure"). The hash key
+# is therefore write-sharded: "<variant>#<n>", n = a stable hash of request_id mod PREDICTIONS_VARIANT_SHARDS, and a
+# reader queries every shard (lambda_src/mlp_common/predictions.py: query_variant). 16 shards let one variant take
+# ~16,000 items/s (an item of < 1 KB is 1 write unit) and two variants ~32,000, under the default 40,000 write units
+# per table on demand, for 16 Query calls per read. The handler side defines the same four names and values
+# (tests/unit/test_contracts.py fails if they drift).
+PREDICTIONS_VARIANT_INDEX = "by-variant-shard-time"
+PREDICTIONS_VARIANT_SHARD_ATTRIBUTE = "variant_shard"  # GSI hash key: "<variant>#<shard>"
+PREDICTIONS_CREATED_AT_ATTRIBUTE = "created_at"  # GSI range key: ISO-8601 UTC with milliseconds
+PREDICTIONS_VARIANT_SHARDS = 16
 
 
 class TablesSettings(Settings):
@@ -74,7 +87,13 @@ class Tables(Construct):
         self.predictions = self._table(
             "predictions",
             hash_key="request_id",
-            indexes=(_Index(PREDICTIONS_VARIANT_INDEX, "variant", "created_at"),),
+            # Changing a GSI's keys replaces the index, not the table: DynamoDB cannot update a GSI's key schema, so
+            # the provider deletes it and creates the new one in place (UpdateTable), then backfills it.
+            indexes=(
+                _Index(
+                    PREDICTIONS_VARIANT_INDEX, PREDICTIONS_VARIANT_SHARD_ATTRIBUTE, PREDICTIONS_CREATED_AT_ATTRIBUTE
+                ),
+            ),
             ttl=PREDICTIONS_TTL_ATTRIBUTE,
         )
         self.all = (self.model_registry, self.experiments, self.predictions)

@@ -30,6 +30,7 @@ from mlp_common.settings import env_flag, env_int, env_str
 
 PHASE_ONE_MESSAGE = "model endpoint not enabled (phase one)"
 MODELS_LIMIT = 50
+REGISTRY_STATUS_INDEX = "by-status"  # as constructs/tables.py names it (tests/unit/test_contracts.py checks they agree)
 MAX_BODY_BYTES = 64 * 1024  # UTF-8 bytes; a feature vector is tiny, anything bigger is not a legitimate request
 _MAX_BASE64_CHARS = 4 * -(-MAX_BODY_BYTES // 3)  # base64 length of MAX_BODY_BYTES bytes
 
@@ -183,7 +184,7 @@ def list_approved_models(registry_table: str) -> list[dict[str, str]]:
     """Approved models, newest registration first (GSI by-status)."""
     response = aws.client("dynamodb").query(
         TableName=registry_table,
-        IndexName="by-status",
+        IndexName=REGISTRY_STATUS_INDEX,
         KeyConditionExpression="#status = :approved",
         ExpressionAttributeNames={"#status": "status"},
         ExpressionAttributeValues={":approved": {"S": "approved"}},

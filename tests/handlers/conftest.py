@@ -23,6 +23,11 @@ for _path in (LAMBDA_SRC, *(LAMBDA_SRC / name for name in FUNCTIONS)):
         sys.path.insert(0, str(_path))
 
 from mlp_common import aws  # noqa: E402
+from mlp_common.predictions import (  # noqa: E402
+    PREDICTIONS_CREATED_AT_ATTRIBUTE,
+    PREDICTIONS_VARIANT_INDEX,
+    PREDICTIONS_VARIANT_SHARD_ATTRIBUTE,
+)
 
 from tests.handlers.fakes import (  # noqa: E402
     ARTIFACTS_BUCKET,
@@ -104,22 +109,23 @@ def ddb(mocked_aws: None) -> Any:
 
 @pytest.fixture
 def tables(ddb: Any) -> Any:
-    """Predictions + model registry tables with the contract's keys and GSIs."""
+    """Predictions + model registry tables with the contract's keys and GSIs (the handler side's names: the unit
+    contract test checks constructs/tables.py builds the same)."""
     ddb.create_table(
         TableName=PREDICTIONS_TABLE,
         BillingMode="PAY_PER_REQUEST",
         AttributeDefinitions=[
             {"AttributeName": "request_id", "AttributeType": "S"},
-            {"AttributeName": "variant", "AttributeType": "S"},
-            {"AttributeName": "created_at", "AttributeType": "S"},
+            {"AttributeName": PREDICTIONS_VARIANT_SHARD_ATTRIBUTE, "AttributeType": "S"},
+            {"AttributeName": PREDICTIONS_CREATED_AT_ATTRIBUTE, "AttributeType": "S"},
         ],
         KeySchema=[{"AttributeName": "request_id", "KeyType": "HASH"}],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "by-variant-time",
+                "IndexName": PREDICTIONS_VARIANT_INDEX,
                 "KeySchema": [
-                    {"AttributeName": "variant", "KeyType": "HASH"},
-                    {"AttributeName": "created_at", "KeyType": "RANGE"},
+                    {"AttributeName": PREDICTIONS_VARIANT_SHARD_ATTRIBUTE, "KeyType": "HASH"},
+                    {"AttributeName": PREDICTIONS_CREATED_AT_ATTRIBUTE, "KeyType": "RANGE"},
                 ],
                 "Projection": {"ProjectionType": "ALL"},
             }
@@ -143,7 +149,7 @@ def tables(ddb: Any) -> Any:
         ],
         GlobalSecondaryIndexes=[
             {
-                "IndexName": "by-status",
+                "IndexName": MODULES["inference"].REGISTRY_STATUS_INDEX,
                 "KeySchema": [
                     {"AttributeName": "status", "KeyType": "HASH"},
                     {"AttributeName": "registered_at", "KeyType": "RANGE"},

@@ -432,3 +432,95 @@ def test_missing_required_variable_is_reported():
         "ml-pipeline-dev: function fn (ml-pipeline-dev/functions/fn/function) sets BLANK blank, which its handler "
         "reads as unset and refuses: fn.py:3 env_str('BLANK')",
     ]
+
+
+# --- table contracts: index names, key attributes, shard count --------------------------------------------------
+#
+# The construct side (constructs/tables.py) and the handler side (lambda_src, read with ast as above) each define the
+# names and the shard count once; these tests fail when the two drift, or when the synthesized index is not theirs.
+
+TABLE_CONTRACT: dict[str, tuple[str, ...]] = {
+    # handler module (under lambda_src) → constants that must equal constructs/tables.py's of the same name
+    "mlp_common/predictions.py": (
+        "PREDICTIONS_VARIANT_INDEX",
+        "PREDICTIONS_VARIANT_SHARD_ATTRIBUTE",
+        "PREDICTIONS_CREATED_AT_ATTRIBUTE",
+        "PREDICTIONS_VARIANT_SHARDS",
+    ),
+    "inference/inference.py": ("REGISTRY_STATUS_INDEX",),
+}
+
+
+def module_constants(source: str) -> dict[str, Any]:
+    """Module-level ``NAME = <str or int literal>`` (annotated or not) of a source file."""
+    constants: dict[str, Any] = {}
+    for node in ast.parse(source).body:
+        target = node.targets[0] if isinstance(node, ast.Assign) and len(node.targets) == 1 else None
+        target = node.target if isinstance(node, ast.AnnAssign) else target
+        value = getattr(node, "value", None)
+        if isinstance(target, ast.Name) and isinstance(value, ast.Constant) and isinstance(value.value, str | int):
+            constants[target.id] = value.value
+    return constants
+
+
+def contract_drift(source_root: Path = LAMBDA_SRC) -> list[str]:
+    """Every constant of TABLE_CONTRACT whose handler-side value differs from constructs/tables.py's."""
+    import constructs.tables as tables
+
+    drift = []
+    for module, names in TABLE_CONTRACT.items():
+        handler = module_constants((source_root / module).read_text())
+        for name in names:
+            if handler.get(name, "<missing>") != getattr(tables, name):
+                drift.append(
+                    f"{name}: lambda_src/{module} has {handler.get(name, '<missing>')!r}, "
+                    f"constructs/tables.py has {getattr(tables, name)!r}"
+                )
+    return drift
+
+
+def test_handler_and_construct_define_the_same_indexes_and_shard_count():
+    assert contract_drift() == []
+
+
+def test_every_stack_builds_the_sharded_predictions_index_of_the_contract(synthesized, phase_two):
+    import constructs.tables as tables
+
+    expected = [
+        {
+            "name": tables.PREDICTIONS_VARIANT_INDEX,
+            "hash_key": tables.PREDICTIONS_VARIANT_SHARD_ATTRIBUTE,
+            "range_key": tables.PREDICTIONS_CREATED_AT_ATTRIBUTE,
+            "projection_type": "ALL",
+        }
+    ]
+    for synth in (synthesized, phase_two):
+        for name in sorted(n for n in synth.stacks if n.startswith("ml-pipeline-")):
+            predictions = [
+                t
+                for t in of_type(synth.stack(name), "aws_dynamodb_table").values()
+                if path_of(t).endswith("/tables/predictions")
+            ]
+            assert len(predictions) == 1, name
+            assert predictions[0]["global_secondary_index"] == expected, name
+
+
+def test_contract_drift_is_reported(tmp_path):
+    """The check can fail: a handler side with another shard count and index name is named, value by value."""
+    source = tmp_path / "lambda_src"
+    for module in TABLE_CONTRACT:
+        (source / module).parent.mkdir(parents=True, exist_ok=True)
+        (source / module).write_text((LAMBDA_SRC / module).read_text())
+    predictions = source / "mlp_common" / "predictions.py"
+    text = predictions.read_text()
+    text = text.replace("PREDICTIONS_VARIANT_SHARDS = 16", "PREDICTIONS_VARIANT_SHARDS = 8")
+    text = text.replace('PREDICTIONS_VARIANT_INDEX = "by-variant-shard-time"', 'PREDICTIONS_VARIANT_INDEX = "by-x"')
+    predictions.write_text(text)
+    (source / "inference" / "inference.py").write_text("MODELS_LIMIT = 50\n")
+    assert contract_drift(source) == [
+        "PREDICTIONS_VARIANT_INDEX: lambda_src/mlp_common/predictions.py has 'by-x', constructs/tables.py has "
+        "'by-variant-shard-time'",
+        "PREDICTIONS_VARIANT_SHARDS: lambda_src/mlp_common/predictions.py has 8, constructs/tables.py has 16",
+        "REGISTRY_STATUS_INDEX: lambda_src/inference/inference.py has '<missing>', constructs/tables.py has "
+        "'by-status'",
+    ]

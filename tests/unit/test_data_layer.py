@@ -3,7 +3,12 @@
 import json
 
 import pytest
+from cdktf import App, TerraformStack
 
+from constructs.aws_modules import aws
+from constructs.encryption import KmsKey, KmsKeyProps
+from constructs.naming import Naming
+from constructs.tables import PREDICTIONS_VARIANT_SHARDS
 from tests.support.synth import by_path, of_type, path_of, policy_of, ref_id
 
 DEV = "ml-pipeline-dev"
@@ -120,6 +125,28 @@ def test_key_policies_name_root_admin_and_scope_services(dev):
         assert services[name]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
 
 
+def _key_stack(tmp_path, **props):
+    app = App(outdir=str(tmp_path))
+    stack = TerraformStack(app, "keys")
+    aws.provider.AwsProvider(stack, "aws", region="us-east-1")
+    KmsKey(
+        stack, "data-key", KmsKeyProps(Naming(project="mlpipe", env="dev"), "data", "test key", "123456789012", **props)
+    )
+    app.synth()
+    return json.loads((tmp_path / "stacks" / "keys" / "cdk.tf.json").read_text())
+
+
+def test_a_key_is_not_protected_by_default(tmp_path):
+    (key,) = of_type(_key_stack(tmp_path), "aws_kms_key").values()
+    assert "lifecycle" not in key
+
+
+def test_a_protected_key_carries_prevent_destroy(tmp_path):
+    (key,) = of_type(_key_stack(tmp_path, protect=True), "aws_kms_key").values()
+    assert key["lifecycle"] == {"prevent_destroy": True}
+    assert key["enable_key_rotation"] is True
+
+
 # --- S3 data lake (§4) -----------------------------------------------------------------------------------------
 
 BUCKETS = {
@@ -224,14 +251,32 @@ def test_model_registry_keys_and_status_index(dev):
     assert {a["name"] for a in table["attribute"]} == {"model_name", "version", "status", "registered_at"}
 
 
-def test_predictions_ttl_and_variant_time_index(dev):
+def test_predictions_ttl_and_write_sharded_variant_time_index(dev):
     table = _table(dev, "predictions")
     assert table["hash_key"] == "request_id"
     assert "range_key" not in table
     assert table["ttl"] == {"attribute_name": "expires_at", "enabled": True}
     assert table["global_secondary_index"] == [
-        {"name": "by-variant-time", "hash_key": "variant", "range_key": "created_at", "projection_type": "ALL"}
+        {
+            "name": "by-variant-shard-time",
+            "hash_key": "variant_shard",
+            "range_key": "created_at",
+            "projection_type": "ALL",
+        }
     ]
+    # Only key attributes are declared (DynamoDB refuses unused attribute definitions); all are strings.
+    assert table["attribute"] == [
+        {"name": "request_id", "type": "S"},
+        {"name": "variant_shard", "type": "S"},
+        {"name": "created_at", "type": "S"},
+    ]
+
+
+def test_predictions_index_shard_count_supports_the_write_rate():
+    """16 shards x ~1,000 write units per partition per second: ~16,000 items/s per variant, and two variants stay
+    under DynamoDB's default on-demand table quota of 40,000 write units per second."""
+    assert PREDICTIONS_VARIANT_SHARDS == 16
+    assert 2 * PREDICTIONS_VARIANT_SHARDS * 1_000 <= 40_000
 
 
 def test_experiments_table(dev):

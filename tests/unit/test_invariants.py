@@ -18,6 +18,12 @@ WILDCARD_RESOURCE_TYPES = {"aws_kms_key": "a key policy's Resource '*' is the ke
 WILDCARD_STATEMENTS = {
     "XRayNoResourceLevelPermissions": "xray:PutTraceSegments/PutTelemetryRecords have no resource-level permissions",
     "EcrAuthTokenNoResourceLevelPermissions": "ecr:GetAuthorizationToken has no resource-level permissions",
+    "PutSageMakerMetricsNoResourceLevelPermissions": "cloudwatch:PutMetricData has no resource-level permissions; "
+    "the statement is limited by the cloudwatch:namespace condition to SageMaker's /aws/sagemaker/* namespaces",
+}
+# A wildcard statement of the allowlist that must also carry this condition (its only limit).
+WILDCARD_CONDITIONS = {
+    "PutSageMakerMetricsNoResourceLevelPermissions": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
 }
 # Names that live inside a parent (one API, one web ACL) and are not account-wide; or whose form AWS fixes.
 SCOPED_NAME_TYPES = {
@@ -146,6 +152,8 @@ def test_no_wildcard_resource_outside_the_allowlist(stack):
             if "*" in targets:
                 allowed = rtype in WILDCARD_RESOURCE_TYPES or statement.get("Sid") in WILDCARD_STATEMENTS
                 assert allowed, f"{rtype}.{logical_id}.{field}: Allow on '*' ({statement})"
+                if statement.get("Sid") in WILDCARD_CONDITIONS:
+                    assert statement.get("Condition") == WILDCARD_CONDITIONS[statement["Sid"]], (rtype, logical_id)
 
 
 def test_default_tags_cover_every_taggable_resource(stack, request):
@@ -175,6 +183,22 @@ def test_stateful_resources_are_protected_in_prod_only(synthesized):
         for rtype in STATEFUL:
             for logical_id, body in of_type(stack, rtype).items():
                 assert (body.get("lifecycle") == {"prevent_destroy": True}) is protected, f"{env} {logical_id}"
+
+
+def _protected(body: dict[str, Any]) -> bool:
+    return body.get("lifecycle", {}).get("prevent_destroy") is True
+
+
+def test_keys_are_protected_wherever_stateful_resources_are(stack):
+    """A destroyed key takes everything it encrypted with it, so a stack that protects any bucket, table or stream
+    protects every KMS key too (KmsKeyProps.protect; the state bootstrap's own key)."""
+    stateful = [body for rtype in STATEFUL for body in of_type(stack, rtype).values()]
+    if not any(_protected(body) for body in stateful):
+        return  # nothing is protected here (dev, staging): keys may be destroyed with the rest
+    keys = of_type(stack, "aws_kms_key")
+    assert keys, "a protected stack without keys: the sweep would check nothing"
+    unprotected = sorted(path_of(key) for key in keys.values() if not _protected(key))
+    assert unprotected == [], "keys without prevent_destroy next to protected stateful resources"
 
 
 def test_no_cross_stack_references(synthesized):

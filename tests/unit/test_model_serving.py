@@ -8,10 +8,17 @@ from typing import Any
 import pytest
 from cdktf import App, TerraformStack
 
+from constructs import model_serving
 from constructs.alarms import AlarmsSettings
 from constructs.aws_modules import aws
 from constructs.log_group import LogsSettings
-from constructs.model_serving import PLACEHOLDER_MODEL_BASE64, ModelServing, ModelServingProps
+from constructs.model_serving import (
+    CAPTURE_CSV_CONTENT_TYPES,
+    CAPTURE_JSON_CONTENT_TYPES,
+    PLACEHOLDER_MODEL_BASE64,
+    ModelServing,
+    ModelServingProps,
+)
 from constructs.monitoring import Alerts, AlertsProps, AlertsSettings
 from constructs.naming import Naming
 from constructs.refs import BucketRef, Deployment, FunctionRef, KeyRef, TopicRef
@@ -233,6 +240,24 @@ def test_each_instance_variant_tracks_invocations_per_instance(phase_two):
         }
 
 
+def test_autoscaling_is_on_by_default():
+    assert SageMakerSettings().autoscaling_enabled is True
+
+
+def test_without_autoscaling_phase_two_registers_no_scalable_target_or_policy(phase_two, synth_with):
+    stack = synth_with(two_variants(autoscaling_enabled=False), endpoints_enabled=True)
+    assert of_type(stack, "aws_appautoscaling_target") == {}
+    assert of_type(stack, "aws_appautoscaling_policy") == {}
+    # Everything else is exactly phase two's: the endpoint, its config, the alarms and their permissions.
+    without = {rtype: items for rtype, items in phase_two["resource"].items() if not rtype.startswith("aws_appauto")}
+    assert stack["resource"] == without
+
+
+def test_turning_autoscaling_off_does_not_touch_phase_one(phase_one, synth_with):
+    """Phase one has no autoscaling: the setting changes nothing there (no config roll, no model change)."""
+    assert synth_with(two_variants(autoscaling_enabled=False))["resource"] == phase_one["resource"]
+
+
 def test_serverless_variant_gets_no_scalable_target(synth_with):
     serverless = SageMakerSettings(
         network_isolation=False,
@@ -327,8 +352,28 @@ def test_data_capture_records_input_and_output_encrypted_under_data_capture(phas
         "destination_s3_uri": f"s3://{BUCKET}/data-capture/",
         "kms_key_id": ML_KEY,
         "capture_options": [{"capture_mode": "Input"}, {"capture_mode": "Output"}],
-        "capture_content_type_header": {"json_content_types": ["application/json"]},
+        # text/csv is what the inference path sends: captured as text, not base64
+        "capture_content_type_header": {"csv_content_types": ["text/csv"], "json_content_types": ["application/json"]},
     }
+
+
+def test_captured_content_types_are_ones_sagemaker_accepts():
+    """CaptureContentTypeHeader: 1-10 types per list, each 1-256 characters of SageMaker's pattern."""
+    pattern = r"[a-zA-Z0-9](-*[a-zA-Z0-9])*\/[a-zA-Z0-9](-*[a-zA-Z0-9.])*"
+    for types in (CAPTURE_CSV_CONTENT_TYPES, CAPTURE_JSON_CONTENT_TYPES):
+        assert 1 <= len(types) <= 10
+        assert all(re.fullmatch(pattern, t) and len(t) <= 256 for t in types), types
+    assert "text/csv" in CAPTURE_CSV_CONTENT_TYPES  # lambda_src/mlp_common/model.py sends ContentType="text/csv"
+
+
+def test_endpoint_config_name_changes_when_the_captured_content_types_change(phase_one, synth_with, monkeypatch):
+    monkeypatch.setattr(model_serving, "CAPTURE_CSV_CONTENT_TYPES", ("text/csv", "text/plain"))
+    config = endpoint_config(synth_with(two_variants()))
+    assert config["data_capture_config"]["capture_content_type_header"]["csv_content_types"] == [
+        "text/csv",
+        "text/plain",
+    ]
+    assert config["name"] != endpoint_config(phase_one)["name"]
 
 
 def test_data_capture_can_be_turned_off(synth_with):
@@ -527,6 +572,14 @@ def test_execution_role_policy_is_least_privilege(phase_one):
             "Effect": "Allow",
             "Action": ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
             "Resource": ["arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/*"],
+        },
+        {
+            # Endpoint instance metrics go to /aws/sagemaker/Endpoints; PutMetricData takes no resource ARN.
+            "Sid": "PutSageMakerMetricsNoResourceLevelPermissions",
+            "Effect": "Allow",
+            "Action": ["cloudwatch:PutMetricData"],
+            "Resource": ["*"],
+            "Condition": {"StringLike": {"cloudwatch:namespace": "/aws/sagemaker/*"}},
         },
     ]
 

@@ -103,3 +103,22 @@ def test_phase_two_refuses_placeholder_models(synth_variant):
 
     with pytest.raises(ConfigError, match=r"environment 'staging', field 'endpoints_enabled'"):
         synth_variant(enable_without_models)
+
+
+def test_turning_autoscaling_off_only_deregisters_the_scaling_targets_and_policies(phase_two, synth_variant):
+    """Step 1 (and, reversed, the last step) of the safe sequence for an instance-type or variant change
+    (SageMakerSettings.autoscaling_enabled): the plan destroys the targets and policies and touches nothing else."""
+
+    def autoscaling_off(context):
+        with_trained_models(context, endpoints_enabled=True)
+        for settings in context["environments"].values():
+            settings["sagemaker"]["autoscaling_enabled"] = False
+
+    off = synth_variant(autoscaling_off)
+    for env in ENVS:
+        before = {(t, i): b for t, i, b in resources(phase_two.stack(f"ml-pipeline-{env}"))}
+        after = {(t, i): b for t, i, b in resources(off.stack(f"ml-pipeline-{env}"))}
+        removed = sorted(rtype for rtype, _ in set(before) - set(after))
+        assert removed == ["aws_appautoscaling_policy"] * 2 + ["aws_appautoscaling_target"] * 2, env
+        assert set(after) <= set(before), env
+        assert {key for key in after if after[key] != before[key]} == set(), env
