@@ -49,6 +49,9 @@ class Kind(Enum):
     GENERIC = _Rule(1, 255, r"[A-Za-z0-9._-]+", "at most 255 chars of letters, digits and ._-")
 
 
+# Kinds whose names are global across all AWS accounts: a name any account already owns fails the deploy.
+GLOBAL_KINDS = frozenset({Kind.S3_BUCKET})
+
 _IPV4 = re.compile(r"\d{1,3}(\.\d{1,3}){3}")
 
 
@@ -83,16 +86,23 @@ class Naming:
     """Names for one environment of the project."""
 
     project: str  # e.g. "mlpipe"
-    env: str  # dev | staging | prod
+    env: str  # e.g. dev, qa, prod-eu
     suffix: str | None = None  # optional, e.g. to run two copies of one environment in one account
+    # Global names (S3 buckets share one namespace across every AWS account) end with the deploy account and region.
+    account_id: str | None = None
+    region: str | None = None
 
     @property
     def stem(self) -> str:
         return "-".join(p for p in (self.env, self.suffix) if p)
 
     def name(self, component: str, kind: Kind = Kind.GENERIC) -> str:
-        """``{project}-{component}-{env}[-{suffix}]``, validated for ``kind``."""
+        """``{project}-{component}-{env}[-{suffix}]``, validated for ``kind``; buckets add ``-{account}-{region}``."""
         name = f"{self.project}-{component}-{self.stem}".lower()
+        if kind in GLOBAL_KINDS:
+            if not (self.account_id and self.region):
+                raise NamingError(self.env, f"{kind.name.lower()} names are global: they need an account and region")
+            name = f"{name}-{self.account_id}-{self.region}"
         self.check(name, kind, component)
         return name
 
@@ -113,7 +123,7 @@ class Naming:
             raise NamingError(
                 self.env,
                 f"{kind.name.lower()} name for component '{component}' ('{name}') {', '.join(problems)}; "
-                f"allowed: {rule.describe}. Shorten the project name or the suffix.",
+                f"allowed: {rule.describe}. Shorten the project, environment or suffix name.",
             )
 
 

@@ -32,7 +32,7 @@ def _s3_url(value: str) -> str:
     if any(unicodedata.category(c) in ("Cc", "Cs") for c in key) or key != key.strip():
         problems.append("the key has control characters or surrounding white space")
     if problems:
-        raise ValueError(f"'{value}' is not a usable S3 object URL: {'; '.join(problems)}")
+        raise ValueError(f"not a usable S3 object URL: {'; '.join(problems)}")
     return value
 
 

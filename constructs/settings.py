@@ -26,7 +26,7 @@ def check_region(value: str) -> str:
 
 def check_tag_value(value: str) -> str:
     if len(value) > TAG_VALUE_MAX_LENGTH:
-        raise ValueError(f"a tag value has at most {TAG_VALUE_MAX_LENGTH} characters, got {len(value)}")
+        raise ValueError(f"a tag value has at most {TAG_VALUE_MAX_LENGTH} characters")
     bad = sorted({c for c in value if not (unicodedata.category(c)[0] in "LNZ" or c in TAG_VALUE_SYMBOLS)})
     if bad:
         raise ValueError(

@@ -1,4 +1,4 @@
-"""Builds the cdktf App: one state-backend stack plus one ml-pipeline stack per environment."""
+"""Builds the cdktf App: a state-backend stack per account and region, one ml-pipeline stack per environment."""
 
 from cdktf import App
 
@@ -9,7 +9,8 @@ from stacks.state_backend import StateBackendStack
 
 def build_app(config: AppConfig, outdir: str) -> App:
     app = App(outdir=outdir)
-    StateBackendStack(app, config)
+    for location in config.state_locations:
+        StateBackendStack(app, config, location)
     for env in config.environments:
         MlPipelineStack(app, config, env)
     return app

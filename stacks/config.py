@@ -22,15 +22,20 @@ from constructs.functions import FunctionsSettings
 from constructs.inference_api import ApiSettings
 from constructs.log_group import LogsSettings
 from constructs.monitoring import EmailAddress, check_unique_addresses
-from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
+from constructs.naming import LONGEST_COMPONENTS, Naming, NamingError
+from constructs.quotas import concurrency_problems, limit_problems
 from constructs.serving_rules import SageMakerSettings, validate_serving
 from constructs.settings import AccountId, Region, Settings, TagValue
 from constructs.streaming import KinesisSettings, StreamConsumerSettings
 from constructs.tables import TablesSettings
 from stacks import strict_json
+from stacks.state import StateLocation
 from stacks.strict_json import Location
 
-ENVIRONMENTS = ("dev", "staging", "prod")
+# Environment names: any number, e.g. dev, qa, staging, prod, prod-eu, team-a (2-16 characters; they are part of
+# every resource name, so the generated names are checked against each service's limit as well).
+ENV_PATTERN = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
+ENV_MAX_LENGTH = 16
 
 # Environment variable that overrides one environment's phase flag for a single run, e.g.
 # ML_PIPELINE_ENDPOINTS_ENABLED_DEV=true. The committed cdktf.json stays the source of truth for review.
@@ -39,11 +44,6 @@ ENDPOINTS_OVERRIDE_PREFIX = "ML_PIPELINE_ENDPOINTS_ENABLED_"
 PROJECT_PATTERN = r"[a-z][a-z0-9-]*[a-z0-9]"
 SUFFIX_PATTERN = r"[a-z0-9]{1,16}"
 Slug = Annotated[str, Field(pattern=f"^{PROJECT_PATTERN}$", min_length=2, max_length=32)]
-
-
-def state_bucket_name(project: str, account_id: str, region: str, kind: str = "") -> str:
-    """State buckets are global names: the account and region make them unique."""
-    return "-".join(p for p in (project, "tfstate", kind, account_id, region) if p)
 
 
 class ConfigError(Exception):
@@ -56,10 +56,9 @@ class ConfigError(Exception):
 
 
 class StateBackendConfig(Settings):
-    """The bootstrap stack that holds every environment's Terraform state (§3)."""
+    """Settings of the bootstrap stacks that hold the environments' Terraform state (§3, stacks/state.py): one per
+    account and region that an environment deploys to, derived from the environments."""
 
-    region: Region  # region of the state bucket
-    account_id: AccountId  # account that owns the state bucket
     noncurrent_version_expire_days: int = Field(90, ge=1, le=MAX_DAYS)  # old state versions are kept this long
     kms_deletion_window_days: int = Field(30, ge=7, le=30)  # waiting period before the state key is deleted
 
@@ -102,28 +101,26 @@ class AppConfig(Settings):
 
     project: Slug  # first part of every resource name
     repository: TagValue  # Repository tag: where this code lives
-    state_backend: StateBackendConfig
+    state_backend: StateBackendConfig = StateBackendConfig()  # settings shared by every state bootstrap
     environments: dict[str, EnvironmentConfig]
 
-    @property
-    def state_bucket(self) -> str:
-        return state_bucket_name(self.project, self.state_backend.account_id, self.state_backend.region)
+    def state_location(self, env: str) -> StateLocation:
+        """Where ``env`` keeps its state: its deploy account (the first of account_ids) and its region."""
+        cfg = self.environments[env]
+        return StateLocation(self.project, cfg.account_ids[0], cfg.region)
 
     @property
-    def state_logs_bucket(self) -> str:
-        return state_bucket_name(self.project, self.state_backend.account_id, self.state_backend.region, "logs")
-
-    @property
-    def state_key_alias(self) -> str:
-        return f"alias/{self.project}-tfstate"
-
-    @property
-    def state_key_alias_arn(self) -> str:
-        sb = self.state_backend
-        return f"arn:aws:kms:{sb.region}:{sb.account_id}:{self.state_key_alias}"
+    def state_locations(self) -> list[StateLocation]:
+        """Every account and region that needs a state bootstrap, in a stable order."""
+        return sorted({self.state_location(env) for env in self.environments})
 
     def naming(self, env: str) -> Naming:
-        return Naming(self.project, env, self.environments[env].suffix)
+        return _naming(self.project, env, self.environments[env])
+
+
+def _naming(project: str, env: str, cfg: "EnvironmentConfig") -> Naming:
+    """Names of one environment; global names (buckets) carry its deploy account and region."""
+    return Naming(project, env, cfg.suffix, account_id=cfg.account_ids[0], region=cfg.region)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -147,12 +144,13 @@ def _describe(error: Any) -> str:
 
 def _shown(value: Any) -> str:
     text = repr(value)
-    return text if len(text) <= 80 else f"{text[:60]}… ({len(text)} characters)"
+    size = len(value) if isinstance(value, str) else len(text)
+    return text if len(text) <= 80 else f"{text[:60]}… ({size} characters)"
 
 
 def _naming_problems(project: str, env: str, cfg: EnvironmentConfig) -> list[str]:
     """Every generated name of one (schema-valid) environment that breaks an AWS naming rule."""
-    naming = Naming(project, env, cfg.suffix)
+    naming = _naming(project, env, cfg)
     problems = []
     for kind, component in LONGEST_COMPONENTS.items():
         try:
@@ -163,17 +161,6 @@ def _naming_problems(project: str, env: str, cfg: EnvironmentConfig) -> list[str
     return problems
 
 
-def _state_naming_problems(project: str, backend: StateBackendConfig) -> list[str]:
-    problems = []
-    for kind in ("", "logs"):
-        bucket = state_bucket_name(project, backend.account_id, backend.region, kind)
-        try:
-            Naming(project, "shared").check(bucket, Kind.S3_BUCKET, "tfstate")
-        except NamingError as error:
-            problems.append(f"field 'project': {error.detail}")
-    return problems
-
-
 def _environment_problems(project: str | None, env: str, cfg: EnvironmentConfig) -> list[str]:
     """Rules spanning sections of one schema-valid environment, reported under the field a reviewer has to change."""
     problems = []
@@ -181,10 +168,13 @@ def _environment_problems(project: str | None, env: str, cfg: EnvironmentConfig)
         problems.append(
             f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"
         )
+    # The state buckets (<project>-tfstate-logs-<account>-<region>) are always shorter than the model-artifacts
+    # bucket, so the environment's own names cover them.
     naming_problems = _naming_problems(project, env, cfg) if project else []
     # Variant-derived names are checked once the fixed names fit: a long project name or suffix is reported once.
-    naming = Naming(project, env, cfg.suffix) if project and not naming_problems else None
+    naming = _naming(project, env, cfg) if project and not naming_problems else None
     problems += validate_serving(env, cfg.region, cfg.sagemaker, naming, endpoints_enabled=cfg.endpoints_enabled)
+    problems += limit_problems(env, cfg.functions, cfg.api)
     return problems + naming_problems
 
 
@@ -214,7 +204,8 @@ def _apply_overrides(context: dict[str, Any], environ: dict[str, str]) -> list[s
     for key, value in environ.items():
         if not key.startswith(ENDPOINTS_OVERRIDE_PREFIX):
             continue
-        env = key.removeprefix(ENDPOINTS_OVERRIDE_PREFIX).lower()
+        # Shells cannot export a name with "-": PROD_EU means prod-eu (environment names never contain "_").
+        env = key.removeprefix(ENDPOINTS_OVERRIDE_PREFIX).lower().replace("_", "-")
         if not isinstance(environments.get(env), dict):
             known = ", ".join(sorted(e for e, v in environments.items() if isinstance(v, dict))) or "none"
             problems.append(f"{key}: cdktf.json has no environment '{env}'; its environments: {known}")
@@ -239,8 +230,7 @@ def parse_config(
     problems = [f"{_where(loc)}: {message}" for loc, message in known]
     problems += _apply_overrides(context, dict(os.environ if environ is None else environ))
     environments = context.get("environments")
-    unknown_envs = sorted(set(environments) - set(ENVIRONMENTS)) if isinstance(environments, dict) else []
-    problems += [f"environment '{e}': unknown environment; allowed: {', '.join(ENVIRONMENTS)}" for e in unknown_envs]
+    problems += _environment_name_problems(environments)
     config = None
     try:
         config = AppConfig.model_validate(context)
@@ -252,14 +242,28 @@ def parse_config(
     for env, cfg in valid_envs.items():
         problems += _environment_problems(project, env, cfg)
     problems += _shared_account_problems(valid_envs)
-    backend = _valid(StateBackendConfig, context.get("state_backend"))
-    if project and backend is not None:
-        problems += _state_naming_problems(project, backend)
+    # Reserved concurrency adds up over every environment sharing an account and region.
+    problems += concurrency_problems({e: (c.account_ids, c.region, c.functions) for e, c in valid_envs.items()})
     if isinstance(environments, dict) and not environments:
         problems.append("field 'environments': at least one environment is required")
     if problems or config is None:
         raise ConfigError(problems)
     return config
+
+
+def _valid_env_name(env: str) -> bool:
+    return len(env) <= ENV_MAX_LENGTH and re.fullmatch(ENV_PATTERN, env) is not None
+
+
+def _environment_name_problems(environments: Any) -> list[str]:
+    if not isinstance(environments, dict):
+        return []
+    return [
+        f"environment '{env}': not a valid environment name; allowed: 2-{ENV_MAX_LENGTH} characters of a-z, 0-9 and "
+        "single hyphens, starting with a letter (e.g. dev, qa, prod-eu)"
+        for env in environments
+        if not (len(env) >= 2 and _valid_env_name(env))
+    ]
 
 
 def _kind(value: Any) -> str:
@@ -285,7 +289,7 @@ def _valid_environments(environments: Any) -> dict[str, EnvironmentConfig]:
         return {}
     valid = {}
     for env, settings in environments.items():
-        if env in ENVIRONMENTS and (cfg := _valid(EnvironmentConfig, settings)) is not None:
+        if _valid_env_name(env) and (cfg := _valid(EnvironmentConfig, settings)) is not None:
             valid[env] = cfg
     return valid
 

@@ -51,13 +51,14 @@ class MlPipelineStack(TerraformStack):
         if cfg.backend.mode == "local":
             LocalBackend(self, path=local_state_path(stack_name(env)))
         else:
+            state = config.state_location(env)  # in the environment's own account and region: see stacks/state.py
             S3Backend(
                 self,
-                bucket=config.state_bucket,
-                key=f"{config.project}/{env}/terraform.tfstate",
-                region=config.state_backend.region,
+                bucket=state.bucket,
+                key=state.state_key(env),
+                region=state.region,
                 encrypt=True,
-                kms_key_id=config.state_key_alias_arn,
+                kms_key_id=state.key_alias_arn,
             )
             # Native S3 locking (Terraform >= 1.10); cdktf 0.21's S3Backend has no field for it yet.
             self.add_override("terraform.backend.s3.use_lockfile", True)
@@ -67,8 +68,10 @@ class MlPipelineStack(TerraformStack):
         )
 
     def _key(self, component: str, description: str, services: tuple[ServiceGrant, ...] = ()) -> KmsKey:
-        where = self.where
-        props = KmsKeyProps(where.naming, component, description, where.account_id, services, self.cfg.kms)
+        where, cfg = self.where, self.cfg
+        props = KmsKeyProps(
+            where.naming, component, description, where.account_id, services, cfg.kms, protect=cfg.protect_stateful
+        )
         return KmsKey(self, f"{component}-key", props)
 
     def _keys(self) -> None:

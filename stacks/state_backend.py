@@ -1,7 +1,9 @@
-"""Bootstrap stack: the bucket and key that hold every environment's Terraform state (ARCHITECTURE §3).
+"""Bootstrap stacks: the bucket and key holding the Terraform state of one account and region (ARCHITECTURE §3).
 
-Applied once, with local state, before any environment stack. Its bucket is versioned, KMS-encrypted, TLS-only,
-never public and protected with ``prevent_destroy``; old state versions expire.
+One ``state-backend-<account>-<region>`` stack per account and region an environment deploys to (stacks/state.py has
+the design). Applied once per account, with local state and that account's credentials, before its environment
+stacks. Its bucket is versioned, KMS-encrypted, TLS-only, never public and protected with ``prevent_destroy``; old
+state versions expire.
 """
 
 from cdktf import LocalBackend, TerraformOutput, TerraformStack
@@ -13,19 +15,18 @@ from constructs.policy import allow_access_log_delivery
 from constructs.secure_bucket import SecureBucket, SecureBucketProps
 from stacks.common import aws_provider, local_state_path
 from stacks.config import AppConfig
-
-STACK_NAME = "state-backend"
+from stacks.state import StateLocation
 
 
 class StateBackendStack(TerraformStack):
-    def __init__(self, scope: Construct, config: AppConfig) -> None:
-        super().__init__(scope, STACK_NAME)
+    def __init__(self, scope: Construct, config: AppConfig, location: StateLocation) -> None:
+        super().__init__(scope, location.stack_name)
         sb = config.state_backend
-        LocalBackend(self, path=local_state_path(STACK_NAME))
+        LocalBackend(self, path=local_state_path(location.stack_name))
         aws_provider(
             self,
-            region=sb.region,
-            account_ids=[sb.account_id],
+            region=location.region,
+            account_ids=[location.account_id],
             tags={"Project": config.project, "Environment": "shared", "Repository": config.repository},
         )
 
@@ -35,12 +36,12 @@ class StateBackendStack(TerraformStack):
             description=f"Encrypts the Terraform state of {config.project}",
             enable_key_rotation=True,
             deletion_window_in_days=sb.kms_deletion_window_days,
-            policy=key_policy(sb.account_id, ()),
+            policy=key_policy(location.account_id, ()),
             lifecycle={"prevent_destroy": True},
         )
-        aws.kms_alias.KmsAlias(self, "state-key-alias", name=config.state_key_alias, target_key_id=self.key.key_id)
+        aws.kms_alias.KmsAlias(self, "state-key-alias", name=location.key_alias, target_key_id=self.key.key_id)
 
-        logs_name = config.state_logs_bucket
+        logs_name = location.logs_bucket
         self.logs = SecureBucket(
             self,
             "state-access-logs",
@@ -50,16 +51,16 @@ class StateBackendStack(TerraformStack):
                 access_logs=None,
                 noncurrent_expire_days=sb.noncurrent_version_expire_days,
                 prevent_destroy=True,
-                extra_policy=(allow_access_log_delivery(logs_name, sb.account_id, config.state_bucket),),
+                extra_policy=(allow_access_log_delivery(logs_name, location.account_id, location.bucket),),
             ),
         )
         self.bucket = SecureBucket(
             self,
             "state",
             SecureBucketProps(
-                name=config.state_bucket,
+                name=location.bucket,
                 kms_key_arn=self.key.arn,
-                kms_key_aliases=(config.state_key_alias_arn,),  # the environment backends name the alias
+                kms_key_aliases=(location.key_alias_arn,),  # the environment backends name the alias
                 access_logs=self.logs,
                 access_logs_prefix="tfstate/",
                 noncurrent_expire_days=sb.noncurrent_version_expire_days,
@@ -67,12 +68,17 @@ class StateBackendStack(TerraformStack):
             ),
         )
 
-        TerraformOutput(self, "state_bucket", value=self.bucket.name, description="S3 bucket holding all state")
-        TerraformOutput(self, "state_region", value=sb.region, description="Region of the state bucket")
+        TerraformOutput(
+            self,
+            "state_bucket",
+            value=self.bucket.name,
+            description="S3 bucket holding the state of this account's environments",
+        )
+        TerraformOutput(self, "state_region", value=location.region, description="Region of the state bucket")
         TerraformOutput(self, "state_kms_key_arn", value=self.key.arn, description="KMS key encrypting the state")
         TerraformOutput(
             self,
             "state_kms_key_alias_arn",
-            value=config.state_key_alias_arn,
+            value=location.key_alias_arn,
             description="Alias ARN the environment backends use as kms_key_id",
         )

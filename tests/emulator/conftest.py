@@ -58,9 +58,9 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     home = tmp_path_factory.mktemp("emulator")
     log = (home / "server.log").open("w")
     process = subprocess.Popen(
-        [sys.executable, "-m", "tests.emulator.server", "--port", str(port)],
+        [sys.executable, "-m", "tests.emulator.server", "--port", str(port), "--default-account", ACCOUNT_ID],
         cwd=ROOT,
-        env={**os.environ, "MOTO_ACCOUNT_ID": ACCOUNT_ID},
+        env={k: v for k, v in os.environ.items() if k != "MOTO_ACCOUNT_ID"},
         stdout=log,
         stderr=subprocess.STDOUT,
     )

@@ -18,6 +18,7 @@ os.environ.setdefault("MOTO_IAM_LOAD_MANAGED_POLICIES", "true")
 from moto.apigateway import responses as apigateway_responses
 from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.awslambda import models as lambda_models
+from moto.iam import models as iam_models
 from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3 import models as s3_models
@@ -211,6 +212,14 @@ autoscaling_responses.ApplicationAutoScalingResponse.tag_resource = _tag_resourc
 autoscaling_responses.ApplicationAutoScalingResponse.untag_resource = _untag_resource
 
 
+# --- Fix 10: several accounts --------------------------------------------------------------------------------------
+# MOTO_ACCOUNT_ID pins *every* request to one account, whatever credentials it carries, so an assumed role in another
+# account would act in the first one. Instead the wrapper sets only the account of credentials moto does not know
+# (the emulator's own keys): credentials from sts:AssumeRole then act in the role's account, as on AWS.
+def default_account(account_id: str) -> None:
+    iam_models.DEFAULT_ACCOUNT_ID = account_id
+
+
 def build_app():
     return DomainDispatcherApplication(create_backend_app)
 
@@ -219,7 +228,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--default-account", default="111111111111", help="account of unknown credentials")
     args = parser.parse_args()
+    default_account(args.default_account)
     run_simple(args.host, args.port, build_app(), threaded=True, use_reloader=False)
 
 

@@ -20,9 +20,11 @@ from tests.support.terraform import terraform
 
 pytestmark = pytest.mark.emulator
 
-STATE_BUCKET = "mlpipe-tfstate-111111111111-us-east-1"
+STATE_BUCKET = "mlpipe-tfstate-111111111111-us-east-1"  # dev's own account and region (stacks/state.py)
 STATE_KEY = "mlpipe/dev/terraform.tfstate"
+BOOTSTRAP = "state-backend-111111111111-us-east-1"
 DEV = "ml-pipeline-dev"
+ARTIFACTS_BUCKET = "mlpipe-model-artifacts-dev-111111111111-us-east-1"
 
 # The phase flip may change these in place (and nothing else): the functions learn the flag, and the roles of the
 # functions that call the endpoint gain sagemaker permissions on exactly its ARN.
@@ -66,10 +68,10 @@ class TestEmulatorRound:
     def test_bootstrap_state_backend(self, emulator, workdir):
         env = {**emulator.env, "CDKTF_OUTDIR": str(workdir / "cdktf.out")}
         subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=env, check=True, timeout=300)
-        stack = _stacks(workdir) / "state-backend"
+        stack = _stacks(workdir) / BOOTSTRAP
         terraform(["init", "-input=false"], stack, emulator.env)
         terraform(["apply", "-auto-approve", "-input=false"], stack, emulator.env)
-        assert (workdir / "terraform.state-backend.tfstate").is_file()  # local state, outside cdktf.out
+        assert (workdir / f"terraform.{BOOTSTRAP}.tfstate").is_file()  # local state, outside cdktf.out
         s3 = emulator.client("s3")
         encryption = s3.get_bucket_encryption(Bucket=STATE_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
@@ -196,7 +198,7 @@ class TestEmulatorRound:
         stack = _stacks(workdir) / DEV
         s3 = emulator.client("s3")
         for key in MODEL_URLS.values():  # what a training job leaves behind
-            s3.put_object(Bucket="mlpipe-model-artifacts-dev", Key=key, Body=b"model")
+            s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=b"model")
         _synth_dev(base_context, workdir, endpoints_enabled=False)
         terraform(["apply", "-auto-approve", "-input=false"], stack, emulator.env)
         replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
@@ -283,7 +285,7 @@ def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool) -> No
     context = json.loads(json.dumps(base_context))
     dev = context["environments"]["dev"]
     for variant in dev["sagemaker"]["variants"]:
-        variant["model_data_url"] = f"s3://mlpipe-model-artifacts-dev/{MODEL_URLS[variant['name']]}"
+        variant["model_data_url"] = f"s3://{ARTIFACTS_BUCKET}/{MODEL_URLS[variant['name']]}"
     dev["endpoints_enabled"] = endpoints_enabled
     synth_context(context, workdir / "cdktf.out")
 

@@ -9,6 +9,7 @@ folder that is not its own output.
 import copy
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
@@ -159,30 +160,61 @@ def test_a_schema_error_in_one_environment_never_hides_a_cross_field_error_in_an
     )
 
 
+# The documented environment name rule (README, "Configuration reference"), written out here as the oracle.
+ENV_NAME = re.compile(r"[a-z][a-z0-9]*(-[a-z0-9]+)*")
+BAD_ENV_NAME = (
+    "not a valid environment name; allowed: 2-16 characters of a-z, 0-9 and single hyphens, starting with a letter "
+    "(e.g. dev, qa, prod-eu)"
+)
+env_names = (
+    st.from_regex(r"[a-z][a-z0-9]{0,7}(-[a-z0-9]{1,4}){0,3}", fullmatch=True)  # mostly valid, up to 23 chars
+    | st.text(st.sampled_from("az09-_AZ. é"), max_size=18)  # near misses: case, underscores, double hyphens, ...
+    | texts
+)
+
+
+@given(name=env_names)
+def test_an_environment_name_is_accepted_exactly_when_it_matches_the_documented_rule(name: str) -> None:
+    context = copy.deepcopy(COMMITTED["context"])
+    # dev's account and region (us-east-1): even a 16-char name keeps every bucket name within 63 chars.
+    context["environments"] = {name: context["environments"]["dev"]}
+    outcome = _outcome(context)
+    if 2 <= len(name) <= 16 and ENV_NAME.fullmatch(name):
+        assert isinstance(outcome, AppConfig), outcome
+        assert list(outcome.environments) == [name]
+    else:
+        assert outcome == [f"environment '{name}': {BAD_ENV_NAME}"]
+
+
 names = st.from_regex(r"[a-z][a-z0-9]{0,14}[a-z0-9]", fullmatch=True)
 
 
 @settings(max_examples=4)
 @given(
     project=names,
+    env=st.from_regex(r"[a-z][a-z0-9]{0,5}(-[a-z0-9]{1,4}){0,2}", fullmatch=True),
+    region=st.sampled_from(["us-east-1", "eu-west-1", "ap-southeast-1"]),
     suffix=st.none() | st.from_regex(r"[a-z0-9]{1,16}", fullmatch=True),
     variant=st.from_regex(r"[A-Za-z0-9](-?[A-Za-z0-9]){0,30}", fullmatch=True),
 )
 def test_a_config_that_validates_also_synthesizes(
-    tmp_path_factory: Any, project: str, suffix: str | None, variant: str
+    tmp_path_factory: Any, project: str, env: str, region: str, suffix: str | None, variant: str
 ) -> None:
     context = copy.deepcopy(COMMITTED["context"])
     context["project"] = project
-    dev = context["environments"]["dev"]
+    environment = context["environments"]["dev"]
+    context["environments"] = {env: environment}  # one environment: one stack and one state bootstrap to synthesize
+    environment["region"] = region
     if suffix:
-        dev["suffix"] = suffix
-    dev["sagemaker"]["variants"][0]["name"] = variant
+        environment["suffix"] = suffix
+    environment["sagemaker"]["variants"][0]["name"] = variant
     outcome = _outcome(context)
     if not isinstance(outcome, AppConfig):
         _assert_located(outcome)
         return
     synth = synth_context(context, tmp_path_factory.mktemp("synth"), environ={})
-    assert synth.stacks["ml-pipeline-dev"]["resource"]
+    assert set(synth.stacks) == {f"ml-pipeline-{env}", f"state-backend-111111111111-{region}"}
+    assert synth.stacks[f"ml-pipeline-{env}"]["resource"]
 
 
 # --- the output folder ------------------------------------------------------------------------------------------------

@@ -6,6 +6,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import stacks  # noqa: F401  (first: it makes constructs.<module> importable)
+
+# isort: split
+from constructs.naming import Kind, Naming
 from stacks.app import build_app
 from stacks.config import parse_config
 
@@ -22,11 +26,27 @@ class Synth:
         return self.outdir / "stacks" / name
 
 
+def artifacts_bucket(context: dict[str, Any], env: str) -> str:
+    """The real model-artifacts bucket of ``env``: a global name, so it ends with the deploy account (the first of
+    ``account_ids``) and the region, e.g. ``mlpipe-model-artifacts-dev-111111111111-us-east-1``."""
+    settings = context["environments"][env]
+    naming = Naming(
+        context["project"],
+        env,
+        settings.get("suffix"),
+        account_id=settings["account_ids"][0],
+        region=settings["region"],
+    )
+    return naming.name("model-artifacts", Kind.S3_BUCKET)
+
+
 def with_trained_models(context: dict[str, Any], endpoints_enabled: bool) -> None:
-    """Edit a context as the runbook does: every variant gets model data; the phase flag as given."""
+    """Edit a context as the runbook does: every variant gets model data in its environment's real artifacts bucket
+    (``s3://<artifacts bucket>/models/<variant>/model.tar.gz``); the phase flag as given."""
     for env, settings in context["environments"].items():
+        bucket = artifacts_bucket(context, env)
         settings.setdefault("sagemaker", {})["variants"] = [
-            {"name": v, "weight": w, "model_data_url": f"s3://mlpipe-model-artifacts-{env}/models/{v}/model.tar.gz"}
+            {"name": v, "weight": w, "model_data_url": f"s3://{bucket}/models/{v}/model.tar.gz"}
             for v, w in (("A", 80), ("B", 20))
         ]
         settings["endpoints_enabled"] = endpoints_enabled
@@ -35,10 +55,10 @@ def with_trained_models(context: dict[str, Any], endpoints_enabled: bool) -> Non
 def synth_context(context: dict[str, Any], outdir: Path, environ: dict[str, str] | None = None) -> Synth:
     config = parse_config(context, environ or {})
     build_app(config, str(outdir)).synth()
-    stacks = {
+    documents = {
         path.parent.name: json.loads(path.read_text()) for path in sorted((outdir / "stacks").glob("*/cdk.tf.json"))
     }
-    return Synth(outdir, stacks)
+    return Synth(outdir, documents)
 
 
 def resources(stack: dict[str, Any], rtype: str | None = None) -> Iterator[tuple[str, str, dict[str, Any]]]:

@@ -4,9 +4,19 @@ import json
 
 import pytest
 
+from tests.conftest import ROOT
+from tests.support.synth import Synth, synth_context
 from tests.support.terraform import terraform, terraform_env
 
-STACKS = ["state-backend", "ml-pipeline-dev", "ml-pipeline-staging", "ml-pipeline-prod"]
+# One state bootstrap per account and region of the committed environments (each in its own account, us-east-1).
+STACKS = [
+    "state-backend-111111111111-us-east-1",
+    "state-backend-222222222222-us-east-1",
+    "state-backend-333333333333-us-east-1",
+    "ml-pipeline-dev",
+    "ml-pipeline-staging",
+    "ml-pipeline-prod",
+]
 
 
 @pytest.mark.terraform
@@ -25,3 +35,27 @@ def test_stack_validates(request, tmp_path, name, phase):
     lock = (stack_dir / ".terraform.lock.hcl").read_text()
     assert 'provider "registry.terraform.io/hashicorp/aws"' in lock
     assert 'version     = "5.100.0"' in lock
+
+
+FIVE_ENVIRONMENTS = ROOT / "tests" / "fixtures" / "five_environments.json"
+
+
+@pytest.fixture(scope="module")
+def five_environments(tmp_path_factory) -> Synth:
+    """The five-environment example: two accounts, two regions, four state bootstraps."""
+    context = json.loads(FIVE_ENVIRONMENTS.read_text())["context"]
+    return synth_context(context, tmp_path_factory.mktemp("five") / "cdktf.out", environ={})
+
+
+@pytest.mark.terraform
+def test_every_stack_of_the_five_environment_config_validates(tmp_path, five_environments):
+    assert len(five_environments.stacks) == 9
+    env = terraform_env(tmp_path)
+    for name in sorted(five_environments.stacks):
+        stack_dir = five_environments.stack_dir(name)
+        terraform(["init", "-backend=false", "-input=false"], stack_dir, env)
+        report = json.loads(terraform(["validate", "-json"], stack_dir, env, check=False).stdout)
+        assert (report["valid"], report["error_count"], report["warning_count"]) == (True, 0, 0), (
+            name,
+            json.dumps(report["diagnostics"], indent=1),
+        )

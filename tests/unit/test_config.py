@@ -19,11 +19,17 @@ import pytest
 from constructs.aws_limits import LOG_RETENTION_DAYS
 from constructs.naming import Kind
 from stacks.config import AppConfig, ConfigError, load_config, parse_config
+from stacks.state import StateLocation
 
 ROOT = Path(__file__).resolve().parents[2]
 CDKTF_JSON = ROOT / "cdktf.json"
 UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are rejected)"
 ENDPOINT_OVERRIDE = "ML_PIPELINE_ENDPOINTS_ENABLED_DEV"
+BAD_ENV_NAME = (
+    "not a valid environment name; allowed: 2-16 characters of a-z, 0-9 and single hyphens, starting with a letter "
+    "(e.g. dev, qa, prod-eu)"
+)
+S3_RULE = "allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible. Shorten the project, environment or suffix name."
 # The regions the config accepts, as every region problem lists them.
 SUPPORTED_REGIONS = (
     "af-south-1, ap-east-1, ap-northeast-1, ap-northeast-2, ap-northeast-3, ap-south-1, ap-south-2, ap-southeast-1, "
@@ -53,7 +59,6 @@ def minimal_context(**environments: dict[str, Any]) -> dict[str, Any]:
     return {
         "project": "mlpipe",
         "repository": "example-org/repo",
-        "state_backend": {"region": "us-east-1", "account_id": "111111111111"},
         "environments": environments or {"dev": minimal_environment()},
     }
 
@@ -69,9 +74,13 @@ def problems_of(context: dict[str, Any], environ: dict[str, str] | None = None) 
     return caught.value.problems
 
 
+# dev's real model-artifacts bucket (global names end with the deploy account and region).
+DEV_ARTIFACTS = "mlpipe-model-artifacts-dev-111111111111-us-east-1"
+
+
 def with_models(*names_and_weights: tuple[str, int]) -> list[dict[str, Any]]:
     return [
-        {"name": name, "weight": weight, "model_data_url": f"s3://mlpipe-model-artifacts-dev/{name}/model.tar.gz"}
+        {"name": name, "weight": weight, "model_data_url": f"s3://{DEV_ARTIFACTS}/{name}/model.tar.gz"}
         for name, weight in names_and_weights
     ]
 
@@ -222,17 +231,44 @@ def test_every_cloudwatch_retention_is_accepted(days: int) -> None:
 # --- derived properties ----------------------------------------------------------------------------------------------
 
 
-def test_state_backend_names(context: dict[str, Any]) -> None:
+def test_state_location_names(context: dict[str, Any]) -> None:
+    location = parse(context).state_location("dev")
+    assert location == StateLocation("mlpipe", "111111111111", "us-east-1")
+    assert location.stack_name == "state-backend-111111111111-us-east-1"
+    assert location.bucket == "mlpipe-tfstate-111111111111-us-east-1"
+    assert location.logs_bucket == "mlpipe-tfstate-logs-111111111111-us-east-1"
+    assert location.key_alias == "alias/mlpipe-tfstate"
+    assert location.key_alias_arn == "arn:aws:kms:us-east-1:111111111111:alias/mlpipe-tfstate"
+    assert location.state_key("dev") == "mlpipe/dev/terraform.tfstate"
+
+
+def test_each_environment_keeps_its_state_in_its_own_account_and_region(context: dict[str, Any]) -> None:
     config = parse(context)
-    assert config.state_bucket == "mlpipe-tfstate-111111111111-us-east-1"
-    assert config.state_logs_bucket == "mlpipe-tfstate-logs-111111111111-us-east-1"
-    assert config.state_key_alias == "alias/mlpipe-tfstate"
-    assert config.state_key_alias_arn == "arn:aws:kms:us-east-1:111111111111:alias/mlpipe-tfstate"
+    locations = {env: config.state_location(env) for env in config.environments}
+    assert {env: (location.account_id, location.region) for env, location in locations.items()} == {
+        "dev": ("111111111111", "us-east-1"),
+        "staging": ("222222222222", "us-east-1"),
+        "prod": ("333333333333", "us-east-1"),
+    }
+
+
+def test_state_is_kept_in_the_first_of_several_accounts(context: dict[str, Any]) -> None:
+    context["environments"]["prod"].update(account_ids=["333333333333", "444444444444"], region="eu-west-1")
+    assert parse(context).state_location("prod") == StateLocation("mlpipe", "333333333333", "eu-west-1")
+
+
+def test_one_state_location_per_distinct_account_and_region(context: dict[str, Any]) -> None:
+    context["environments"]["qa"] = {**context["environments"]["dev"], "api": {"manage_account_logging_role": False}}
+    assert [loc.stack_name for loc in parse(context).state_locations] == [
+        "state-backend-111111111111-us-east-1",  # dev and qa share it
+        "state-backend-222222222222-us-east-1",
+        "state-backend-333333333333-us-east-1",
+    ]
 
 
 def test_naming_per_environment(context: dict[str, Any]) -> None:
     config = parse(context)
-    assert config.naming("dev").name("raw", Kind.S3_BUCKET) == "mlpipe-raw-dev"
+    assert config.naming("dev").name("raw", Kind.S3_BUCKET) == "mlpipe-raw-dev-111111111111-us-east-1"
     assert config.naming("prod").name("predictions", Kind.DYNAMODB) == "mlpipe-predictions-prod"
 
 
@@ -240,7 +276,9 @@ def test_naming_uses_the_environment_suffix(context: dict[str, Any]) -> None:
     context["environments"]["staging"]["suffix"] = "blue"
     naming = parse(context).naming("staging")
     assert (naming.project, naming.env, naming.suffix) == ("mlpipe", "staging", "blue")
-    assert naming.name("raw", Kind.S3_BUCKET) == "mlpipe-raw-staging-blue"
+    assert (naming.account_id, naming.region) == ("222222222222", "us-east-1")
+    assert naming.name("raw", Kind.S3_BUCKET) == "mlpipe-raw-staging-blue-222222222222-us-east-1"
+    assert naming.name("raw", Kind.DYNAMODB) == "mlpipe-raw-staging-blue"
 
 
 # --- one problem at a time -------------------------------------------------------------------------------------------
@@ -261,9 +299,36 @@ def test_unknown_top_level_key(context: dict[str, Any]) -> None:
     assert problems_of(context) == [f"field 'projekt': {UNKNOWN_KEY}"]
 
 
-def test_unknown_environment_name(context: dict[str, Any]) -> None:
-    context["environments"]["qa"] = copy.deepcopy(context["environments"]["dev"])
-    assert problems_of(context) == ["environment 'qa': unknown environment; allowed: dev, staging, prod"]
+@pytest.mark.parametrize("name", ["qa", "prod-eu", "team-a1", "a" * 16])
+def test_environment_names_matching_the_pattern_are_accepted(name: str) -> None:
+    config = parse(minimal_context(**{name: minimal_environment()}))
+    assert list(config.environments) == [name]
+    assert config.naming(name).name("raw", Kind.DYNAMODB) == f"mlpipe-raw-{name}"
+
+
+@pytest.mark.parametrize("name", ["Prod", "x", "a--b", "-a", "a-", "a" * 17, "dev_1", "1a", ""])
+def test_environment_names_outside_the_pattern_are_refused(name: str) -> None:
+    assert problems_of(minimal_context(**{name: minimal_environment()})) == [f"environment '{name}': {BAD_ENV_NAME}"]
+
+
+def test_a_bad_environment_name_is_listed_with_the_environments_own_problems() -> None:
+    environment = minimal_environment(kinesis={"shards": 2})
+    assert problems_of(minimal_context(Prod=environment)) == [
+        f"environment 'Prod': {BAD_ENV_NAME}",
+        f"environment 'Prod', field 'kinesis.shards': {UNKNOWN_KEY}",
+    ]
+
+
+def test_a_valid_environment_name_can_still_make_a_bucket_name_too_long() -> None:
+    # mlpipe-model-artifacts- (23) + 16-char name + -111111111111- (14) + ap-southeast-1 (14) = 67 > 63.
+    name = "abcdefghijklmnop"
+    bucket = f"mlpipe-model-artifacts-{name}-111111111111-ap-southeast-1"
+    assert len(bucket) == 67
+    environment = minimal_environment(region="ap-southeast-1", account_ids=["111111111111"])
+    assert problems_of(minimal_context(**{name: environment})) == [
+        f"environment '{name}', field 'project/suffix': s3_bucket name for component 'model-artifacts' ('{bucket}') "
+        f"is 67 chars; {S3_RULE}"
+    ]
 
 
 def test_missing_required_field(context: dict[str, Any]) -> None:
@@ -284,12 +349,17 @@ def test_bad_region(context: dict[str, Any]) -> None:
     ]
 
 
-def test_bad_state_backend_region(context: dict[str, Any]) -> None:
-    context["state_backend"]["region"] = "EU-WEST-1"
-    assert problems_of(context) == [
-        f"field 'state_backend.region': 'EU-WEST-1' is not a supported AWS region; allowed: {SUPPORTED_REGIONS} "
-        "(got 'EU-WEST-1')"
-    ]
+@pytest.mark.parametrize(("key", "value"), [("region", "us-east-1"), ("account_id", "111111111111")])
+def test_state_backend_location_is_no_longer_a_setting(context: dict[str, Any], key: str, value: str) -> None:
+    # The state lives in each environment's own account and region (stacks/state.py): the old keys are refused.
+    context["state_backend"][key] = value
+    assert problems_of(context) == [f"field 'state_backend.{key}': {UNKNOWN_KEY}"]
+
+
+def test_state_backend_section_is_optional(context: dict[str, Any]) -> None:
+    del context["state_backend"]
+    backend = parse(context).state_backend
+    assert (backend.noncurrent_version_expire_days, backend.kms_deletion_window_days) == (90, 30)
 
 
 @pytest.mark.parametrize("account", ["11111111111", "1111111111111", "11111111111a", "abcdefghijkl", ""])
@@ -301,9 +371,9 @@ def test_bad_account_id(context: dict[str, Any], account: str) -> None:
 
 
 def test_account_id_must_be_a_string(context: dict[str, Any]) -> None:
-    context["state_backend"]["account_id"] = 111111111111
+    context["environments"]["dev"]["account_ids"] = [111111111111]
     assert problems_of(context) == [
-        "field 'state_backend.account_id': Input should be a valid string (got 111111111111)"
+        "environment 'dev', field 'account_ids.0': Input should be a valid string (got 111111111111)"
     ]
 
 
@@ -314,54 +384,66 @@ def test_empty_account_ids(context: dict[str, Any]) -> None:
     ]
 
 
+# Every bucket name is global, so it ends with the deploy account and region, and the model-artifacts bucket is the
+# longest name of an environment:
+#   {project}-model-artifacts-{env}[-{suffix}]-{account}-{region}
+#   = P + 1 + 15 + 1 + E [+ 1 + S] + 1 + 12 + 1 + R  (P project, E env name, S suffix, R region)
+# For staging in 222222222222 / us-east-1 (E = 7, R = 9) with a suffix that is P + S + 48 <= 63, so P + S <= 15. The
+# names that bound before (IAM role 'stream-consumer-fn': P + S + 28 <= 64; event rule 'training-state-change':
+# P + S + 31 <= 64) can no longer bind first: the bucket is always longer.
+
+
 def test_name_too_long_after_suffixing(context: dict[str, Any]) -> None:
-    # 27 chars: the longest project whose state buckets still fit (…-tfstate-logs-111111111111-us-east-1 = 63).
-    context["project"] = "p" * 27
-    context["environments"]["staging"]["suffix"] = "s" * 12
-    bucket = f"{'p' * 27}-model-artifacts-staging-{'s' * 12}"
+    context["environments"]["staging"]["suffix"] = "s" * 10  # 6 + 10 + 48 = 64
+    bucket = f"mlpipe-model-artifacts-staging-{'s' * 10}-222222222222-us-east-1"
     assert len(bucket) == 64
     assert problems_of(context) == [
-        f"environment 'staging', field 'project/suffix': s3_bucket name for component "
-        f"'model-artifacts' ('{bucket}') is 64 chars; allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible. "
-        "Shorten the project name or the suffix."
+        f"environment 'staging', field 'project/suffix': s3_bucket name for component 'model-artifacts' ('{bucket}') "
+        f"is 64 chars; {S3_RULE}"
     ]
 
 
-def test_iam_role_limit_binds_when_the_bucket_still_fits(context: dict[str, Any]) -> None:
+def test_only_the_first_name_over_its_limit_is_reported(context: dict[str, Any]) -> None:
+    # 27 + 10 + 48 = 85 for the bucket; the IAM role 'stream-consumer-fn' (27 + 10 + 28 = 65 > 64) is over its limit
+    # too, but one long project name or suffix is reported once, with the first name it breaks.
     context["project"] = "p" * 27
-    context["environments"]["staging"]["suffix"] = "s" * 10  # bucket: 62 chars, role 'stream-consumer-fn': 65
-    role = f"{'p' * 27}-stream-consumer-fn-staging-{'s' * 10}"
+    context["environments"] = {"staging": context["environments"]["staging"]}
+    context["environments"]["staging"]["suffix"] = "s" * 10
+    bucket = f"{'p' * 27}-model-artifacts-staging-{'s' * 10}-222222222222-us-east-1"
     assert problems_of(context) == [
-        f"environment 'staging', field 'project/suffix': iam_role name for component "
-        f"'stream-consumer-fn' ('{role}') is 65 chars; allowed: at most 64 chars of letters, digits and +=,.@_-. "
-        "Shorten the project name or the suffix."
+        f"environment 'staging', field 'project/suffix': s3_bucket name for component 'model-artifacts' ('{bucket}') "
+        f"is 85 chars; {S3_RULE}"
     ]
 
 
 def test_longest_project_and_suffix_that_fit(context: dict[str, Any]) -> None:
-    context["project"] = "p" * 27
-    context["environments"]["staging"]["suffix"] = "s" * 6  # binding: event rule 'training-state-change', 64 chars
+    context["project"] = "p" * 9
+    context["environments"]["staging"]["suffix"] = "s" * 6  # 9 + 6 + 48 = 63: the bucket binds
     naming = parse(context).naming("staging")
-    assert len(naming.name("training-state-change", Kind.EVENT_RULE)) == 64
+    assert len(naming.name("model-artifacts", Kind.S3_BUCKET)) == 63
+    assert len(naming.name("stream-consumer-fn", Kind.IAM_ROLE)) == 43
+    assert len(naming.name("training-state-change", Kind.EVENT_RULE)) == 46
 
 
 def test_one_suffix_character_more_than_fits_is_refused(context: dict[str, Any]) -> None:
-    context["project"] = "p" * 27
-    context["environments"]["staging"]["suffix"] = "s" * 7
-    rule = f"{'p' * 27}-training-state-change-staging-{'s' * 7}"
+    context["project"] = "p" * 9
+    context["environments"]["staging"]["suffix"] = "s" * 7  # 9 + 7 + 48 = 64
+    bucket = f"{'p' * 9}-model-artifacts-staging-{'s' * 7}-222222222222-us-east-1"
     assert problems_of(context) == [
-        f"environment 'staging', field 'project/suffix': event_rule name for component 'training-state-change' "
-        f"('{rule}') is 65 chars; allowed: at most 64 chars of letters, digits and ._-. "
-        "Shorten the project name or the suffix."
+        f"environment 'staging', field 'project/suffix': s3_bucket name for component 'model-artifacts' ('{bucket}') "
+        f"is 64 chars; {S3_RULE}"
     ]
 
 
-def test_project_too_long_for_the_state_buckets(context: dict[str, Any]) -> None:
+def test_a_project_too_long_for_the_buckets_is_reported_once(context: dict[str, Any]) -> None:
+    # The state access-log bucket {project}-tfstate-logs-{account}-{region} (P + 36 chars in us-east-1) is always
+    # shorter than the environment's own model-artifacts bucket (P + 41 + E), so only that one is reported.
     context["project"] = "p" * 28
-    logs_bucket = f"{'p' * 28}-tfstate-logs-111111111111-us-east-1"
+    context["environments"] = {"dev": context["environments"]["dev"]}
+    artifacts = f"{'p' * 28}-model-artifacts-dev-111111111111-us-east-1"
     assert problems_of(context) == [
-        f"field 'project': s3_bucket name for component 'tfstate' ('{logs_bucket}') is 64 chars; "
-        "allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible. Shorten the project name or the suffix."
+        f"environment 'dev', field 'project/suffix': s3_bucket name for component 'model-artifacts' ('{artifacts}') "
+        f"is 71 chars; {S3_RULE}",
     ]
 
 
@@ -437,19 +519,34 @@ def test_kinesis_unknown_mode(context: dict[str, Any]) -> None:
     ]
 
 
+GLACIER_TOO_SOON = (
+    "environment 'staging', field 'data_lake.glacier_days': must be at least infrequent_access_days + 30 = 30 + 30 = "
+    "60: S3 refuses a GLACIER transition less than 30 days after the STANDARD_IA one (got {got})"
+)
+EXPIRE_TOO_SOON = (
+    "environment 'staging', field 'data_lake.expire_days': must be greater than glacier_days ({glacier}): S3 refuses "
+    "an expiration on or before the last transition (need ≥ {need}) (got {got})"
+)
+
+
 @pytest.mark.parametrize(
-    "lake",
+    ("lake", "problem"),
     [
-        {"glacier_days": 30},  # IA (30) must come before Glacier
-        {"glacier_days": 400, "expire_days": 365},
-        {"expire_days": 90},  # equal to the Glacier default
+        ({"glacier_days": 30}, GLACIER_TOO_SOON.format(got=30)),  # IA at 30: Glacier no sooner than 60
+        ({"glacier_days": 59}, GLACIER_TOO_SOON.format(got=59)),  # one day short of S3's 30-day stay in IA
+        ({"glacier_days": 400, "expire_days": 365}, EXPIRE_TOO_SOON.format(glacier=400, need=401, got=365)),
+        ({"expire_days": 90}, EXPIRE_TOO_SOON.format(glacier=90, need=91, got=90)),  # equal to the Glacier default
     ],
 )
-def test_lifecycle_ordering(context: dict[str, Any], lake: dict[str, int]) -> None:
+def test_lifecycle_ordering(context: dict[str, Any], lake: dict[str, int], problem: str) -> None:
     context["environments"]["staging"]["data_lake"] = lake
-    assert problems_of(context) == [
-        "environment 'staging', field 'data_lake': need infrequent_access_days < glacier_days < expire_days"
-    ]
+    assert problems_of(context) == [problem]
+
+
+def test_lifecycle_with_the_shortest_gaps_s3_accepts(context: dict[str, Any]) -> None:
+    context["environments"]["staging"]["data_lake"] = {"glacier_days": 60, "expire_days": 61}
+    lake = parse(context).environments["staging"].data_lake
+    assert (lake.infrequent_access_days, lake.glacier_days, lake.expire_days) == (30, 60, 61)
 
 
 def test_infrequent_access_needs_30_days(context: dict[str, Any]) -> None:
@@ -560,7 +657,7 @@ def test_phase_two_with_real_models(context: dict[str, Any]) -> None:
     env = parse(context).environments["dev"]
     assert env.endpoints_enabled is True
     assert [v.has_model for v in env.sagemaker.variants] == [True, True]
-    assert env.sagemaker.variants[0].model_data_url == "s3://mlpipe-model-artifacts-dev/A/model.tar.gz"
+    assert env.sagemaker.variants[0].model_data_url == f"s3://{DEV_ARTIFACTS}/A/model.tar.gz"
 
 
 def test_phase_one_does_not_need_models(context: dict[str, Any]) -> None:
@@ -582,16 +679,16 @@ def test_phase_two_model_url_must_be_s3(context: dict[str, Any]) -> None:
 
 
 def test_several_problems_are_all_listed(context: dict[str, Any]) -> None:
-    context["environments"]["qa"] = copy.deepcopy(context["environments"]["dev"])
+    context["environments"]["QA"] = copy.deepcopy(context["environments"]["dev"])
     context["environments"]["dev"]["kinesis"]["shards"] = 2
     context["environments"]["staging"]["logs"]["retention_days"] = 42
     context["environments"]["prod"]["dynamodb"]["predictions_ttl_days"] = -1
-    context["state_backend"]["account_id"] = "12345"
+    context["state_backend"]["kms_deletion_window_days"] = 3
     problems = problems_of(context, {"ML_PIPELINE_ENDPOINTS_ENABLED_PROD": "yes"})
     assert problems == [
         "environment 'prod', field 'endpoints_enabled' (ML_PIPELINE_ENDPOINTS_ENABLED_PROD): must be true or false",
-        "environment 'qa': unknown environment; allowed: dev, staging, prod",
-        "field 'state_backend.account_id': String should match pattern '^[0-9]{12}$' (got '12345')",
+        f"environment 'QA': {BAD_ENV_NAME}",
+        "field 'state_backend.kms_deletion_window_days': Input should be greater than or equal to 7 (got 3)",
         f"environment 'dev', field 'kinesis.shards': {UNKNOWN_KEY}",
         "environment 'staging', field 'logs.retention_days': 42 is not a CloudWatch Logs retention; allowed: "
         f"{list(LOG_RETENTION_DAYS)} (got 42)",
@@ -601,26 +698,27 @@ def test_several_problems_are_all_listed(context: dict[str, Any]) -> None:
 
 
 def test_naming_problems_of_several_environments_are_all_listed(context: dict[str, Any]) -> None:
-    context["project"] = "p" * 27
+    # Bucket: 6 (mlpipe) + 41 + E (env) + 16 (suffix): dev 66, staging 70, prod 67 chars.
     for env in ("dev", "staging", "prod"):
         context["environments"][env]["suffix"] = "s" * 16
     assert problems_of(context) == [
         f"environment '{env}', field 'project/suffix': s3_bucket name for component 'model-artifacts' "
-        f"('{'p' * 27}-model-artifacts-{env}-{'s' * 16}') is {length} chars; allowed: 3-63 chars of a-z 0-9 . -, "
-        "DNS-compatible. Shorten the project name or the suffix."
-        for env, length in (("dev", 64), ("staging", 68), ("prod", 65))
+        f"('mlpipe-model-artifacts-{env}-{'s' * 16}-{account}-us-east-1') is {length} chars; {S3_RULE}"
+        for env, account, length in (
+            ("dev", "111111111111", 66),
+            ("staging", "222222222222", 70),
+            ("prod", "333333333333", 67),
+        )
     ]
 
 
 def test_naming_problem_listed_together_with_a_schema_problem(context: dict[str, Any]) -> None:
-    context["project"] = "p" * 27
-    context["environments"]["dev"]["suffix"] = "s" * 16
+    context["environments"]["dev"]["suffix"] = "s" * 16  # bucket: 6 + 41 + 3 + 16 = 66 chars
     context["environments"]["prod"]["kinesis"]["shards"] = 2
     assert problems_of(context) == [
         f"environment 'prod', field 'kinesis.shards': {UNKNOWN_KEY}",
         f"environment 'dev', field 'project/suffix': s3_bucket name for component 'model-artifacts' "
-        f"('{'p' * 27}-model-artifacts-dev-{'s' * 16}') is 64 chars; allowed: 3-63 chars of a-z 0-9 . -, "
-        "DNS-compatible. Shorten the project name or the suffix.",
+        f"('mlpipe-model-artifacts-dev-{'s' * 16}-111111111111-us-east-1') is 66 chars; {S3_RULE}",
     ]
 
 
@@ -685,6 +783,12 @@ def test_endpoint_override_bad_value(context: dict[str, Any], value: str) -> Non
     assert problems_of(_phase_two_ready(context), {ENDPOINT_OVERRIDE: value}) == [
         f"environment 'dev', field 'endpoints_enabled' ({ENDPOINT_OVERRIDE}): must be true or false"
     ]
+
+
+def test_endpoint_override_of_a_hyphenated_environment_name() -> None:
+    environment = minimal_environment(endpoints_enabled=True, sagemaker={"variants": with_models(("A", 100))})
+    config = parse(minimal_context(**{"prod-eu": environment}), {"ML_PIPELINE_ENDPOINTS_ENABLED_PROD-EU": "false"})
+    assert config.environments["prod-eu"].endpoints_enabled is False
 
 
 def test_endpoint_override_unknown_environment(context: dict[str, Any]) -> None:

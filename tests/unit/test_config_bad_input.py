@@ -138,9 +138,29 @@ def test_a_suffix_that_is_a_number(document: dict[str, Any]) -> None:
 
 
 @pytest.mark.parametrize("region", [["us-east-1"], {"name": "us-east-1"}])
-def test_a_state_backend_region_that_is_a_list_or_object(document: dict[str, Any], region: Any) -> None:
-    document["context"]["state_backend"]["region"] = region
-    assert problems_of(document["context"]) == ["field 'state_backend.region': Input should be a valid string"]
+def test_an_environment_region_that_is_a_list_or_object(document: dict[str, Any], region: Any) -> None:
+    # The region also names the environment's state bucket and its global bucket names: it must not crash those.
+    assert problems_of(with_dev(document, region=region)) == [
+        "environment 'dev', field 'region': Input should be a valid string"
+    ]
+
+
+@pytest.mark.parametrize("account_ids", [[["111111111111"]], [{"id": "111111111111"}], "111111111111"])
+def test_account_ids_that_are_not_a_list_of_strings(document: dict[str, Any], account_ids: Any) -> None:
+    # The first account id names the state bucket and every bucket: a wrong shape must not crash those either.
+    problem = (
+        "environment 'dev', field 'account_ids': Input should be a valid list (got '111111111111')"
+        if isinstance(account_ids, str)
+        else "environment 'dev', field 'account_ids.0': Input should be a valid string"
+    )
+    assert problems_of(with_dev(document, account_ids=account_ids)) == [problem]
+
+
+def test_a_state_backend_section_that_is_not_an_object(document: dict[str, Any]) -> None:
+    document["context"]["state_backend"] = ["us-east-1"]
+    assert problems_of(document["context"]) == [
+        "field 'state_backend': Input should be a valid dictionary or instance of StateBackendConfig"
+    ]
 
 
 def test_an_environment_that_is_not_an_object(document: dict[str, Any]) -> None:
@@ -155,14 +175,16 @@ def test_an_environment_that_is_not_an_object(document: dict[str, Any]) -> None:
 
 
 def test_a_variant_name_that_makes_the_model_name_too_long(document: dict[str, Any]) -> None:
-    context = with_dev(document, suffix="abcdefghijklmnop")
+    # A 13-char suffix is the longest dev's buckets allow (mlpipe-model-artifacts-dev-<13>-111111111111-us-east-1 is
+    # 63 chars); the model name mlpipe-model-<variant>-<8 hex>-dev-<suffix> is 27 + 24 + 13 = 64 > 63.
+    context = with_dev(document, suffix="abcdefghijklm")
     context["environments"]["dev"]["sagemaker"]["variants"][0]["name"] = "V" * 24
-    [problem] = problems_of(context)
-    assert problem.startswith(
+    assert problems_of(context) == [
         "environment 'dev', field 'sagemaker.variants.0.name': sagemaker name for component "
-        f"'model-{'v' * 24}-00000000' ('mlpipe-model-{'v' * 24}-00000000-dev-abcdefghijklmnop') is 67 chars"
-    )
-    assert problem.endswith("(a shorter variant name also shortens the model name)")
+        f"'model-{'v' * 24}-00000000' ('mlpipe-model-{'v' * 24}-00000000-dev-abcdefghijklm') is 64 chars; allowed: at "
+        "most 63 chars of letters, digits and -. Shorten the project, environment or suffix name. (a shorter variant "
+        "name also shortens the model name)"
+    ]
 
 
 def test_duplicate_alert_emails(document: dict[str, Any]) -> None:
@@ -199,7 +221,7 @@ def test_cross_field_rules_of_valid_environments_run_despite_a_typo_elsewhere(do
             "team<ops>",
             "characters AWS refuses in a tag value: ['<', '>']; allowed: letters, digits, spaces and _.:/=+-@",
         ),
-        ("x" * 257, "a tag value has at most 256 characters, got 257"),
+        ("x" * 257, "a tag value has at most 256 characters"),
     ],
 )
 def test_tag_values_aws_rejects(document: dict[str, Any], owner: str, message: str) -> None:
@@ -304,5 +326,5 @@ def test_malformed_s3_urls(document: dict[str, Any], url: str, reason: str | Non
     if reason is None:
         assert problem.startswith(f"{prefix}must be s3://<bucket>/<key>")
     else:
-        assert problem.startswith(f"{prefix}'{url}' is not a usable S3 object URL: ")
+        assert problem.startswith(f"{prefix}not a usable S3 object URL: ")
         assert reason in problem

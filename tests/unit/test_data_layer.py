@@ -13,6 +13,9 @@ from tests.support.synth import by_path, of_type, path_of, policy_of, ref_id
 
 DEV = "ml-pipeline-dev"
 PROD = "ml-pipeline-prod"
+DEV_STATE = "state-backend-111111111111-us-east-1"  # dev's account and region keep its state
+# Every environment of the committed config in its own account, all in us-east-1.
+ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
 ACCOUNT_REF = "${data.aws_caller_identity.caller.account_id}"
 
 
@@ -37,6 +40,21 @@ def test_environment_backend_is_s3_with_encryption_kms_and_native_locking(dev):
             "region": "us-east-1",
             "encrypt": True,
             "kms_key_id": "arn:aws:kms:us-east-1:111111111111:alias/mlpipe-tfstate",
+            "use_lockfile": True,
+        }
+    }
+
+
+@pytest.mark.parametrize("env", ["staging", "prod"])
+def test_each_environment_keeps_its_state_in_its_own_account(synthesized, env):
+    account = ACCOUNTS[env]
+    assert synthesized.stack(f"ml-pipeline-{env}")["terraform"]["backend"] == {
+        "s3": {
+            "bucket": f"mlpipe-tfstate-{account}-us-east-1",
+            "key": f"mlpipe/{env}/terraform.tfstate",
+            "region": "us-east-1",
+            "encrypt": True,
+            "kms_key_id": f"arn:aws:kms:us-east-1:{account}:alias/mlpipe-tfstate",
             "use_lockfile": True,
         }
     }
@@ -71,10 +89,14 @@ def test_provider_pins_account_and_tags(dev, prod):
 
 
 def test_state_backend_stack(synthesized):
-    stack = synthesized.stack("state-backend")
-    assert stack["terraform"]["backend"] == {"local": {"path": "../../../terraform.state-backend.tfstate"}}
+    stack = synthesized.stack(DEV_STATE)
+    assert stack["terraform"]["backend"] == {"local": {"path": f"../../../terraform.{DEV_STATE}.tfstate"}}
+    assert stack["provider"]["aws"][0]["region"] == "us-east-1"
+    assert stack["provider"]["aws"][0]["allowed_account_ids"] == ["111111111111"]
     bucket = by_path(stack, "aws_s3_bucket", "/state/bucket")
     assert bucket["bucket"] == "mlpipe-tfstate-111111111111-us-east-1"
+    logs = by_path(stack, "aws_s3_bucket", "/state-access-logs/bucket")
+    assert logs["bucket"] == "mlpipe-tfstate-logs-111111111111-us-east-1"
     assert bucket["lifecycle"] == {"prevent_destroy": True}
     key = next(iter(of_type(stack, "aws_kms_key").values()))
     assert key["enable_key_rotation"] is True
@@ -92,6 +114,15 @@ def test_state_backend_stack(synthesized):
     lifecycle = by_path(stack, "aws_s3_bucket_lifecycle_configuration", "/state/lifecycle")
     assert lifecycle["rule"][0]["noncurrent_version_expiration"] == [{"noncurrent_days": 90}]
     assert set(stack["output"]) == {"state_bucket", "state_region", "state_kms_key_arn", "state_kms_key_alias_arn"}
+
+
+def test_one_state_backend_stack_per_account_and_region(synthesized):
+    state_stacks = {name: stack for name, stack in synthesized.stacks.items() if name.startswith("state-backend")}
+    assert set(state_stacks) == {f"state-backend-{account}-us-east-1" for account in ACCOUNTS.values()}
+    for name, stack in state_stacks.items():
+        account = name.split("-")[2]
+        assert stack["provider"]["aws"][0]["allowed_account_ids"] == [account]
+        assert by_path(stack, "aws_s3_bucket", "/state/bucket")["bucket"] == f"mlpipe-tfstate-{account}-us-east-1"
 
 
 # --- KMS (§4) --------------------------------------------------------------------------------------------------
@@ -149,12 +180,13 @@ def test_a_protected_key_carries_prevent_destroy(tmp_path):
 
 # --- S3 data lake (§4) -----------------------------------------------------------------------------------------
 
+# Bucket names are global: each ends with the environment's deploy account and region.
 BUCKETS = {
-    "raw": "mlpipe-raw-dev",
-    "processed": "mlpipe-processed-dev",
-    "model-artifacts": "mlpipe-model-artifacts-dev",
-    "athena-results": "mlpipe-athena-results-dev",
-    "access-logs": "mlpipe-access-logs-dev",
+    "raw": "mlpipe-raw-dev-111111111111-us-east-1",
+    "processed": "mlpipe-processed-dev-111111111111-us-east-1",
+    "model-artifacts": "mlpipe-model-artifacts-dev-111111111111-us-east-1",
+    "athena-results": "mlpipe-athena-results-dev-111111111111-us-east-1",
+    "access-logs": "mlpipe-access-logs-dev-111111111111-us-east-1",
 }
 
 
@@ -187,7 +219,7 @@ def test_access_logs_bucket_uses_sse_s3_and_admits_only_our_log_delivery(dev):
     policy = policy_of(by_path(dev, "aws_s3_bucket_policy", "/access-logs/policy"))
     delivery = next(s for s in policy["Statement"] if s["Sid"] == "AllowServerAccessLogDelivery")
     assert delivery["Principal"] == {"Service": "logging.s3.amazonaws.com"}
-    assert delivery["Resource"] == "arn:aws:s3:::mlpipe-access-logs-dev/*"
+    assert delivery["Resource"] == "arn:aws:s3:::mlpipe-access-logs-dev-111111111111-us-east-1/*"
     assert delivery["Condition"]["StringEquals"] == {"aws:SourceAccount": ACCOUNT_REF}
 
 

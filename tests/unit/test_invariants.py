@@ -39,7 +39,11 @@ ENV_REQUIRED_TAGS = REQUIRED_TAGS | {"Owner", "CostCenter"}
 STATEFUL = ("aws_s3_bucket", "aws_dynamodb_table", "aws_kinesis_stream")
 
 
-@pytest.fixture(scope="module", params=["state-backend", "ml-pipeline-dev", "ml-pipeline-staging", "ml-pipeline-prod"])
+BOOTSTRAPS = [f"state-backend-{account}-us-east-1" for account in ("111111111111", "222222222222", "333333333333")]
+ENVIRONMENT_ACCOUNTS = {"dev": "111111111111", "staging": "222222222222", "prod": "333333333333"}
+
+
+@pytest.fixture(scope="module", params=[*BOOTSTRAPS, *(f"ml-pipeline-{env}" for env in ENVIRONMENT_ACCOUNTS)])
 def stack(request, synthesized) -> dict[str, Any]:
     return synthesized.stack(request.param)
 
@@ -158,14 +162,14 @@ def test_no_wildcard_resource_outside_the_allowlist(stack):
 
 def test_default_tags_cover_every_taggable_resource(stack, request):
     tags = stack["provider"]["aws"][0]["default_tags"][0]["tags"]
-    required = REQUIRED_TAGS if request.node.callspec.params["stack"] == "state-backend" else ENV_REQUIRED_TAGS
+    required = REQUIRED_TAGS if request.node.callspec.params["stack"] in BOOTSTRAPS else ENV_REQUIRED_TAGS
     assert required <= set(tags)
     assert all(tags[k] for k in required)
     assert tags["ManagedBy"] == "cdktf"
 
 
 def test_every_name_follows_the_convention(synthesized):
-    for env in ("dev", "staging", "prod"):
+    for env, account in ENVIRONMENT_ACCOUNTS.items():
         stack = synthesized.stack(f"ml-pipeline-{env}")
         for rtype, logical_id, body in resources(stack):
             name = body.get("bucket") if rtype == "aws_s3_bucket" else body.get("name")
@@ -174,7 +178,31 @@ def test_every_name_follows_the_convention(synthesized):
             if name.startswith(FIXED_NAME_PREFIXES):
                 continue
             name = next((name.removeprefix(p) for p in NAME_PREFIXES if name.startswith(p)), name)
-            assert re.fullmatch(rf"mlpipe-[a-z0-9-]+-{env}(/[a-z0-9-]+)*", name), f"{rtype}.{logical_id}: {name}"
+            # Bucket names are global: they carry the environment's deploy account and region.
+            tail = f"-{account}-us-east-1" if rtype == "aws_s3_bucket" else ""
+            pattern = rf"mlpipe-[a-z0-9-]+-{env}{tail}(/[a-z0-9-]+)*"
+            assert re.fullmatch(pattern, name), f"{rtype}.{logical_id}: {name}"
+
+
+def test_every_bucket_name_carries_its_account_and_region(synthesized):
+    """S3 bucket names are one namespace across every AWS account: ours end with the deploy account and region."""
+    for name, stack in synthesized.stacks.items():
+        env = name.removeprefix("ml-pipeline-")
+        account = ENVIRONMENT_ACCOUNTS.get(env) or name.split("-")[2]  # state-backend-<account>-<region>
+        buckets = [body["bucket"] for body in of_type(stack, "aws_s3_bucket").values()]
+        assert buckets, name
+        assert all(b.endswith(f"-{account}-us-east-1") for b in buckets), (name, buckets)
+
+
+def test_no_backend_outside_its_environments_reach(synthesized, base_context):
+    """Each environment's state lives in its own deploy account and region: its credentials reach it."""
+    for env, settings in base_context["environments"].items():
+        backend = synthesized.stack(f"ml-pipeline-{env}")["terraform"]["backend"]["s3"]
+        account, region = settings["account_ids"][0], settings["region"]
+        assert backend["bucket"] == f"mlpipe-tfstate-{account}-{region}", env
+        assert backend["region"] == region, env
+        assert backend["kms_key_id"] == f"arn:aws:kms:{region}:{account}:alias/mlpipe-tfstate", env
+        assert backend["use_lockfile"] is True, env
 
 
 def test_stateful_resources_are_protected_in_prod_only(synthesized):

@@ -27,7 +27,15 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("main.py", "cdktf.json", "stacks", "constructs", "lambda_src")
-STACKS = {"state-backend", "ml-pipeline-dev", "ml-pipeline-staging", "ml-pipeline-prod"}
+# One state bootstrap per account and region of the committed environments (each in its own account, us-east-1).
+STACKS = {
+    "state-backend-111111111111-us-east-1",
+    "state-backend-222222222222-us-east-1",
+    "state-backend-333333333333-us-east-1",
+    "ml-pipeline-dev",
+    "ml-pipeline-staging",
+    "ml-pipeline-prod",
+}
 UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are rejected)"
 TIMEOUT = 300
 

@@ -17,13 +17,27 @@ from constructs.naming import LONGEST_COMPONENTS, Kind, Naming, NamingError
 
 # --- format ---------------------------------------------------------------------------------------------------------
 
+GLOBAL = {"account_id": "123456789012", "region": "eu-west-1"}  # a deploy account and region, for global names
+GLOBAL_TAIL = "-123456789012-eu-west-1"
+
 
 def test_name_is_project_component_env() -> None:
     assert Naming("mlpipe", "dev").name("raw") == "mlpipe-raw-dev"
 
 
 def test_name_appends_suffix_last() -> None:
-    assert Naming("mlpipe", "staging", "pr42").name("raw", Kind.S3_BUCKET) == "mlpipe-raw-staging-pr42"
+    assert Naming("mlpipe", "staging", "pr42").name("raw", Kind.LAMBDA) == "mlpipe-raw-staging-pr42"
+
+
+def test_bucket_names_are_global_they_end_with_account_and_region() -> None:
+    naming = Naming("mlpipe", "staging", "pr42", **GLOBAL)
+    assert naming.name("raw", Kind.S3_BUCKET) == "mlpipe-raw-staging-pr42-123456789012-eu-west-1"
+
+
+def test_a_bucket_name_without_account_and_region_is_refused() -> None:
+    with pytest.raises(NamingError) as caught:
+        Naming("mlpipe", "dev").name("raw", Kind.S3_BUCKET)
+    assert str(caught.value) == "environment 'dev': s3_bucket names are global: they need an account and region"
 
 
 def test_empty_suffix_adds_nothing() -> None:
@@ -31,7 +45,7 @@ def test_empty_suffix_adds_nothing() -> None:
 
 
 def test_name_is_lower_cased() -> None:
-    assert Naming("MLPipe", "Dev", "X1").name("Model-Artifacts", Kind.S3_BUCKET) == "mlpipe-model-artifacts-dev-x1"
+    assert Naming("MLPipe", "Dev", "X1").name("Model-Artifacts", Kind.LAMBDA) == "mlpipe-model-artifacts-dev-x1"
 
 
 def test_stem_is_env_and_suffix() -> None:
@@ -54,9 +68,9 @@ def test_default_kind_is_generic() -> None:
 # --- length limits, exactly at the boundary --------------------------------------------------------------------------
 
 
-def _component_for(total: int, naming: Naming) -> str:
-    """A component that makes naming.name(component) exactly ``total`` chars long."""
-    overhead = len(f"{naming.project}--{naming.stem}")
+def _component_for(total: int, naming: Naming, kind: Kind = Kind.GENERIC) -> str:
+    """A component that makes naming.name(component, kind) exactly ``total`` chars long."""
+    overhead = len(f"{naming.project}--{naming.stem}") + (len(GLOBAL_TAIL) if kind is Kind.S3_BUCKET else 0)
     return "c" * (total - overhead)
 
 
@@ -66,8 +80,8 @@ def _component_for(total: int, naming: Naming) -> str:
     ids=lambda v: v.name if isinstance(v, Kind) else str(v),
 )
 def test_length_at_limit_is_accepted(kind: Kind, limit: int) -> None:
-    naming = Naming("mlpipe", "dev")
-    name = naming.name(_component_for(limit, naming), kind)
+    naming = Naming("mlpipe", "dev", **GLOBAL)
+    name = naming.name(_component_for(limit, naming, kind), kind)
     assert len(name) == limit
 
 
@@ -82,24 +96,24 @@ def test_length_at_limit_is_accepted(kind: Kind, limit: int) -> None:
     ids=lambda v: v.name if isinstance(v, Kind) else "",
 )
 def test_length_one_over_limit_fails_with_full_message(kind: Kind, limit: int, describe: str) -> None:
-    naming = Naming("mlpipe", "dev")
-    component = _component_for(limit + 1, naming)
-    name = f"mlpipe-{component}-dev"
+    naming = Naming("mlpipe", "dev", **GLOBAL)
+    component = _component_for(limit + 1, naming, kind)
+    name = f"mlpipe-{component}-dev" + (GLOBAL_TAIL if kind is Kind.S3_BUCKET else "")
     assert len(name) == limit + 1
     with pytest.raises(NamingError) as caught:
         naming.name(component, kind)
     assert str(caught.value) == (
         f"environment 'dev': {kind.name.lower()} name for component '{component}' ('{name}') is {limit + 1} chars; "
-        f"allowed: {describe}. Shorten the project name or the suffix."
+        f"allowed: {describe}. Shorten the project, environment or suffix name."
     )
 
 
 def test_suffix_counts_towards_the_limit() -> None:
-    # 'mlpipe-model-artifacts-prod' is 27 chars; a 36-char suffix (+1 dash) makes 64 > 63.
-    naming = Naming("mlpipe", "prod", "s" * 36)
+    # 'mlpipe-model-artifacts-prod-123456789012-eu-west-1' is 50 chars; a 13-char suffix (+1 dash) makes 64 > 63.
+    naming = Naming("mlpipe", "prod", "s" * 13, **GLOBAL)
     with pytest.raises(NamingError, match=r"is 64 chars; allowed: 3-63 chars"):
         naming.name("model-artifacts", Kind.S3_BUCKET)
-    assert len(Naming("mlpipe", "prod", "s" * 35).name("model-artifacts", Kind.S3_BUCKET)) == 63
+    assert len(Naming("mlpipe", "prod", "s" * 12, **GLOBAL).name("model-artifacts", Kind.S3_BUCKET)) == 63
 
 
 def test_s3_minimum_length() -> None:
@@ -109,12 +123,13 @@ def test_s3_minimum_length() -> None:
 
 
 def test_error_names_environment_component_and_limit() -> None:
-    naming = Naming("a-very-long-project-name-for-tests", "staging", "feature12345")
+    naming = Naming("a-very-long-project-name-for-tests", "staging", "feature12345", **GLOBAL)
     with pytest.raises(NamingError) as caught:
         naming.name("model-artifacts", Kind.S3_BUCKET)
     message = str(caught.value)
     assert message.startswith("environment 'staging': s3_bucket name for component 'model-artifacts' (")
-    assert "('a-very-long-project-name-for-tests-model-artifacts-staging-feature12345') is 71 chars" in message
+    long_name = f"a-very-long-project-name-for-tests-model-artifacts-staging-feature12345{GLOBAL_TAIL}"
+    assert f"('{long_name}') is 94 chars" in message
     assert "allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible" in message
 
 
@@ -147,7 +162,7 @@ def test_s3_dns_rules(name: str, problems: str) -> None:
         Naming("mlpipe", "dev").check(name, Kind.S3_BUCKET, "raw")
     assert str(caught.value) == (
         f"environment 'dev': s3_bucket name for component 'raw' ('{name}') {problems}; "
-        "allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible. Shorten the project name or the suffix."
+        "allowed: 3-63 chars of a-z 0-9 . -, DNS-compatible. Shorten the project, environment or suffix name."
     )
 
 
@@ -169,8 +184,10 @@ def test_s3_ip_like_check_needs_four_groups() -> None:
 
 
 def test_underscore_component_is_refused_for_s3_via_name() -> None:
-    with pytest.raises(NamingError, match=r"\('mlpipe-model_artifacts-dev'\) has characters or a shape"):
-        Naming("mlpipe", "dev").name("model_artifacts", Kind.S3_BUCKET)
+    with pytest.raises(
+        NamingError, match=r"\('mlpipe-model_artifacts-dev-123456789012-eu-west-1'\) has characters or a shape"
+    ):
+        Naming("mlpipe", "dev", **GLOBAL).name("model_artifacts", Kind.S3_BUCKET)
 
 
 def test_underscore_is_fine_for_lambda() -> None:
@@ -198,9 +215,10 @@ def test_s3_reserved_prefixes_and_suffixes(name: str) -> None:
         Naming("mlpipe", "dev").check(name, Kind.S3_BUCKET, "raw")
 
 
-def test_s3_reserved_suffix_reachable_through_the_env_suffix() -> None:
-    with pytest.raises(NamingError, match=r"\('mlpipe-raw-dev-s3alias'\) reserved prefix or suffix"):
-        Naming("mlpipe", "dev", "s3alias").name("raw", Kind.S3_BUCKET)
+def test_a_suffix_cannot_give_a_bucket_a_reserved_ending() -> None:
+    # Global names end with the region, so an environment suffix such as "s3alias" is no longer at the end.
+    naming = Naming("mlpipe", "dev", "s3alias", **GLOBAL)
+    assert naming.name("raw", Kind.S3_BUCKET) == f"mlpipe-raw-dev-s3alias{GLOBAL_TAIL}"
 
 
 @pytest.mark.parametrize(
@@ -221,7 +239,7 @@ def test_iam_role_refuses_non_ascii_letters() -> None:
 
 def test_longest_components_fit_for_the_committed_project() -> None:
     for env in ("dev", "staging", "prod"):
-        naming = Naming("mlpipe", env)
+        naming = Naming("mlpipe", env, account_id="111111111111", region="ap-southeast-1")  # a long region
         for kind, component in LONGEST_COMPONENTS.items():
             naming.name(component, kind)
 
