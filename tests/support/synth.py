@@ -13,6 +13,17 @@ from constructs.naming import Kind, Naming
 from stacks.app import build_app
 from stacks.config import parse_config
 
+# The stacks of the committed cdktf.json, written out (not derived) so tests see a change: one state bootstrap per
+# account and region of the environments (each in its own account, us-east-1), then the environments.
+COMMITTED_STACKS = (
+    "state-backend-111111111111-us-east-1",
+    "state-backend-222222222222-us-east-1",
+    "state-backend-333333333333-us-east-1",
+    "ml-pipeline-dev",
+    "ml-pipeline-staging",
+    "ml-pipeline-prod",
+)
+
 
 @dataclass(frozen=True)
 class Synth:

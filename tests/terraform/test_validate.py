@@ -5,18 +5,10 @@ import json
 import pytest
 
 from tests.conftest import ROOT
-from tests.support.synth import Synth, synth_context
+from tests.support.synth import COMMITTED_STACKS, Synth, synth_context
 from tests.support.terraform import terraform, terraform_env
 
-# One state bootstrap per account and region of the committed environments (each in its own account, us-east-1).
-STACKS = [
-    "state-backend-111111111111-us-east-1",
-    "state-backend-222222222222-us-east-1",
-    "state-backend-333333333333-us-east-1",
-    "ml-pipeline-dev",
-    "ml-pipeline-staging",
-    "ml-pipeline-prod",
-]
+STACKS = list(COMMITTED_STACKS)
 
 
 @pytest.mark.terraform

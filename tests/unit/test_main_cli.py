@@ -21,21 +21,14 @@ os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 import stacks  # noqa: F401
 from stacks.output_folder import MARKER, MARKER_TEXT
+from tests.support.synth import COMMITTED_STACKS
 
 # isort: split
 import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 PROJECT_FILES = ("main.py", "cdktf.json", "stacks", "constructs", "lambda_src")
-# One state bootstrap per account and region of the committed environments (each in its own account, us-east-1).
-STACKS = {
-    "state-backend-111111111111-us-east-1",
-    "state-backend-222222222222-us-east-1",
-    "state-backend-333333333333-us-east-1",
-    "ml-pipeline-dev",
-    "ml-pipeline-staging",
-    "ml-pipeline-prod",
-}
+STACKS = set(COMMITTED_STACKS)
 UNKNOWN_KEY = "unknown key (check the spelling; unknown keys are rejected)"
 TIMEOUT = 300
 
