@@ -35,7 +35,7 @@ from stacks.strict_json import Location
 # Environment names: any number, e.g. dev, qa, staging, prod, prod-eu, team-a (2-16 characters; they are part of
 # every resource name, so the generated names are checked against each service's limit as well).
 ENV_PATTERN = r"[a-z][a-z0-9]*(-[a-z0-9]+)*"
-ENV_MAX_LENGTH = 16
+ENV_MIN_LENGTH, ENV_MAX_LENGTH = 2, 16
 
 # Environment variable that overrides one environment's phase flag for a single run, e.g.
 # ML_PIPELINE_ENDPOINTS_ENABLED_DEV=true. The committed cdktf.json stays the source of truth for review.
@@ -95,6 +95,11 @@ class EnvironmentConfig(Settings):
 
     _unique_emails = field_validator("alert_emails")(check_unique_addresses)
 
+    @property
+    def deploy_account(self) -> str:
+        """The account the stack is deployed with: it holds the state and ends the global (bucket) names."""
+        return self.account_ids[0]
+
 
 class AppConfig(Settings):
     """The whole ``context`` block of cdktf.json."""
@@ -107,7 +112,7 @@ class AppConfig(Settings):
     def state_location(self, env: str) -> StateLocation:
         """Where ``env`` keeps its state: its deploy account (the first of account_ids) and its region."""
         cfg = self.environments[env]
-        return StateLocation(self.project, cfg.account_ids[0], cfg.region)
+        return StateLocation(self.project, cfg.deploy_account, cfg.region)
 
     @property
     def state_locations(self) -> list[StateLocation]:
@@ -120,7 +125,7 @@ class AppConfig(Settings):
 
 def _naming(project: str, env: str, cfg: "EnvironmentConfig") -> Naming:
     """Names of one environment; global names (buckets) carry its deploy account and region."""
-    return Naming(project, env, cfg.suffix, account_id=cfg.account_ids[0], region=cfg.region)
+    return Naming(project, env, cfg.suffix, account_id=cfg.deploy_account, region=cfg.region)
 
 
 def _where(loc: tuple[Any, ...]) -> str:
@@ -252,17 +257,17 @@ def parse_config(
 
 
 def _valid_env_name(env: str) -> bool:
-    return len(env) <= ENV_MAX_LENGTH and re.fullmatch(ENV_PATTERN, env) is not None
+    return ENV_MIN_LENGTH <= len(env) <= ENV_MAX_LENGTH and re.fullmatch(ENV_PATTERN, env) is not None
 
 
 def _environment_name_problems(environments: Any) -> list[str]:
     if not isinstance(environments, dict):
         return []
     return [
-        f"environment '{env}': not a valid environment name; allowed: 2-{ENV_MAX_LENGTH} characters of a-z, 0-9 and "
-        "single hyphens, starting with a letter (e.g. dev, qa, prod-eu)"
+        f"environment '{env}': not a valid environment name; allowed: {ENV_MIN_LENGTH}-{ENV_MAX_LENGTH} characters of "
+        "a-z, 0-9 and single hyphens, starting with a letter (e.g. dev, qa, prod-eu)"
         for env in environments
-        if not (len(env) >= 2 and _valid_env_name(env))
+        if not _valid_env_name(env)
     ]
 
 

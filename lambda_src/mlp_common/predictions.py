@@ -104,9 +104,10 @@ def prediction_item(
         item["variant"] = {"S": "none"}
         item[PREDICTIONS_VARIANT_SHARD_ATTRIBUTE] = {"S": variant_shard("none", request_id)}
         return item
+    answered = variant or "unknown"
     item["status"] = {"S": "completed"}
-    item["variant"] = {"S": variant or "unknown"}
-    item[PREDICTIONS_VARIANT_SHARD_ATTRIBUTE] = {"S": variant_shard(variant or "unknown", request_id)}
+    item["variant"] = {"S": answered}
+    item[PREDICTIONS_VARIANT_SHARD_ATTRIBUTE] = {"S": variant_shard(answered, request_id)}
     item["prediction"] = {"S": prediction} if isinstance(prediction, str) else {"N": ddb_number(prediction)}
     if latency_ms is not None:
         item["latency_ms"] = {"N": ddb_number(latency_ms)}

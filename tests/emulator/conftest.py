@@ -24,13 +24,16 @@ class Emulator:
     endpoint: str
     env: dict[str, str]  # environment for terraform, cdktf and boto3 pointed at the emulator
 
-    def client(self, service: str):
+    def client(self, service: str, env: dict[str, str] | None = None):
+        """A boto3 client on the emulator with the credentials of ``env`` (default: the emulator's own)."""
+        credentials = env or self.env
         return boto3.client(
             service,
             endpoint_url=self.endpoint,
             region_name=REGION,
-            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
-            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+            aws_access_key_id=credentials["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
+            aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         )
 
 

@@ -47,31 +47,18 @@ def stacks_b(tmp_path_factory, base_context) -> Path:
     return outdir / "stacks"
 
 
-def _client(emulator, env: dict[str, str], service: str):
-    import boto3
-
-    return boto3.client(
-        service,
-        endpoint_url=emulator.endpoint,
-        region_name="us-east-1",
-        aws_access_key_id=env["AWS_ACCESS_KEY_ID"],
-        aws_secret_access_key=env["AWS_SECRET_ACCESS_KEY"],
-        aws_session_token=env["AWS_SESSION_TOKEN"],
-    )
-
-
 class TestSecondAccount:
     def test_the_assumed_role_acts_in_account_b(self, emulator, account_b):
-        assert _client(emulator, account_b, "sts").get_caller_identity()["Account"] == ACCOUNT_B
+        assert emulator.client("sts", account_b).get_caller_identity()["Account"] == ACCOUNT_B
 
     def test_bootstrap_of_account_b_creates_its_own_state_bucket(self, emulator, account_b, stacks_b):
         stack = stacks_b / BOOTSTRAP_B
         terraform(["init", "-input=false"], stack, account_b)
         terraform(["apply", "-auto-approve", "-input=false"], stack, account_b)
-        s3 = _client(emulator, account_b, "s3")
+        s3 = emulator.client("s3", account_b)
         rule = s3.get_bucket_encryption(Bucket=STATE_BUCKET_B)["ServerSideEncryptionConfiguration"]["Rules"][0]
         assert rule["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-        key = _client(emulator, account_b, "kms").describe_key(KeyId="alias/mlpipe-tfstate")["KeyMetadata"]
+        key = emulator.client("kms", account_b).describe_key(KeyId="alias/mlpipe-tfstate")["KeyMetadata"]
         assert key["Arn"].startswith(f"arn:aws:kms:us-east-1:{ACCOUNT_B}:key/")
 
     def test_staging_deploys_with_its_state_in_account_b(self, emulator, account_b, stacks_b):
@@ -81,7 +68,7 @@ class TestSecondAccount:
         assert backend["kms_key_id"] == f"arn:aws:kms:us-east-1:{ACCOUNT_B}:alias/mlpipe-tfstate"
         terraform(["init", "-input=false"], stack, account_b)
         terraform(["apply", "-auto-approve", "-input=false"], stack, account_b)
-        s3 = _client(emulator, account_b, "s3")
+        s3 = emulator.client("s3", account_b)
         head = s3.head_object(Bucket=STATE_BUCKET_B, Key=STATE_KEY_B)
         assert head["ServerSideEncryption"] == "aws:kms"
         assert "Contents" not in s3.list_objects_v2(Bucket=STATE_BUCKET_B, Prefix=f"{STATE_KEY_B}.tflock")
@@ -100,8 +87,8 @@ class TestSecondAccount:
 
     def test_staging_destroys_clean(self, emulator, account_b, stacks_b):
         terraform(["destroy", "-auto-approve", "-input=false"], stacks_b / STAGING, account_b)
-        s3 = _client(emulator, account_b, "s3")
+        s3 = emulator.client("s3", account_b)
         state = json.loads(s3.get_object(Bucket=STATE_BUCKET_B, Key=STATE_KEY_B)["Body"].read())
         assert state["resources"] == []
-        assert _client(emulator, account_b, "dynamodb").list_tables()["TableNames"] == []
-        assert _client(emulator, account_b, "kinesis").list_streams()["StreamNames"] == []
+        assert emulator.client("dynamodb", account_b).list_tables()["TableNames"] == []
+        assert emulator.client("kinesis", account_b).list_streams()["StreamNames"] == []
