@@ -64,7 +64,7 @@ lint: $(VENV)/.synced  ## ruff lint (incl. complexity) + format check
 
 # Two runs, because the two layers have different module roots: the app imports constructs/<m>.py as constructs.<m>
 # (repo root as base), while each function's zip has lambda_src/<fn>/<fn>.py and mlp_common/ at its root.
-LAMBDA_MODULES := mlp_common $(foreach fn,preprocess inference stream_consumer evaluate traffic_shift,$(fn)/$(fn).py)
+LAMBDA_MODULES := mlp_common $(foreach fn,preprocess inference stream_consumer evaluate traffic_shift validate approval,$(fn)/$(fn).py)
 typecheck: $(VENV)/.synced  ## mypy (pydantic plugin) over stacks/, constructs/, main.py and lambda_src/
 	MYPYPATH=. $(VENV)/bin/mypy stacks constructs/*.py main.py
 	cd lambda_src && ../$(VENV)/bin/mypy --config-file ../pyproject.toml $(LAMBDA_MODULES)

@@ -17,11 +17,13 @@ class Route:
 
     path: str  # resource path below the root, one segment (e.g. "predict")
     method: str  # HTTP method
-    integration: str  # key of INTEGRATIONS: "lambda" (proxy to the inference function) or "mock"
+    integration: str  # key of INTEGRATIONS: "lambda" (proxy to ``function``) or "mock"
     validator: str  # key of VALIDATORS
     api_key_required: bool = True
-    # Callers are identified by API key (usage plan), not by IAM or a user pool.
+    # Prediction clients are identified by API key (usage plan); reviewers deciding on a model version sign their
+    # requests (AWS_IAM: SigV4, the caller's IAM identity reaches the handler as requestContext.identity.userArn).
     authorization: str = "NONE"
+    function: str = "inference"  # the Lambda proxy target of a "lambda" route: "inference" or "approval"
     query_parameters: tuple[str, ...] = ()  # required query-string parameters
     body_model: str | None = None  # key of MODELS, for application/json bodies
     cache_key: tuple[str, ...] = ()  # method request parameters that key the stage cache
@@ -48,12 +50,23 @@ ROUTES: tuple[Route, ...] = (
         cache_key=(FEATURES_PARAMETER,),
     ),
     Route("models", "GET", "lambda", validator="parameters"),
+    # The model approval gate (ARCHITECTURE §7): only signed IAM callers, never an API key holder.
+    Route(
+        "approvals",
+        "POST",
+        "lambda",
+        validator="body",
+        body_model="ApprovalRequest",
+        api_key_required=False,
+        authorization="AWS_IAM",
+        function="approval",
+    ),
     Route("health", "GET", "mock", validator="parameters", api_key_required=False, mock_response='{"status":"ok"}'),
 )
 
 # Integration settings per kind of route.
 INTEGRATIONS: dict[str, dict[str, Any]] = {
-    # Lambda is always invoked with POST, whatever the client's method.
+    # Lambda is always invoked with POST, whatever the client's method; the route's ``function`` is the target.
     "lambda": {"type": "AWS_PROXY", "integration_http_method": "POST"},
     # A mock answers with the status code its request template selects (and the route's mock_response body).
     "mock": {"type": "MOCK", "request_templates": {"application/json": '{"statusCode": 200}'}},
@@ -68,7 +81,20 @@ MODELS: dict[str, dict[str, Any]] = {
         "required": ["features"],
         "properties": {"features": {"type": "array", "minItems": 1, "maxItems": 1000, "items": {"type": "number"}}},
         "additionalProperties": False,
-    }
+    },
+    "ApprovalRequest": {
+        "$schema": "http://json-schema.org/draft-04/schema#",
+        "title": "ApprovalRequest",
+        "type": "object",
+        "required": ["model_name", "version", "decision"],
+        "properties": {
+            "model_name": {"type": "string", "minLength": 1, "maxLength": 255},
+            "version": {"type": "string", "minLength": 1, "maxLength": 128},
+            "decision": {"type": "string", "enum": ["approve", "reject"]},
+            "reason": {"type": "string", "maxLength": 1024},
+        },
+        "additionalProperties": False,
+    },
 }
 
 # Request validators: name -> (validate body, validate parameters).

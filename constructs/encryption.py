@@ -116,6 +116,37 @@ def logs_grant(region: str, account_id: str) -> ServiceGrant:
     )
 
 
-def publisher_grant(service: str) -> ServiceGrant:
-    """A service that publishes into our encrypted SNS topics / SQS queues (CloudWatch alarms, EventBridge)."""
-    return ServiceGrant(service=service, actions=("kms:Decrypt", "kms:GenerateDataKey*"))
+def publisher_grant(
+    service: str, *, account_id: str | None = None, region: str | None = None, partition: str = "aws"
+) -> ServiceGrant:
+    """A service that publishes into our encrypted SNS topics / SQS queues (CloudWatch alarms, EventBridge).
+
+    EventBridge (``events.amazonaws.com``) gets no ``aws:SourceAccount`` condition. One key statement serves both
+    of its deliveries on the ops key, and the documentation allows the source keys for only one of them:
+
+    - to an SSE-KMS SNS topic (the alerts topic): the Amazon SNS Developer Guide, "Managing Amazon SNS encryption keys
+      and costs" > "Enable compatibility between event sources from AWS services and encrypted topics", step 3,
+      Important: "Adding the aws:SourceAccount, aws:SourceArn, and aws:SourceOrgID to a AWS KMS policy is not
+      supported for EventBridge-to-encrypted topics". With the condition, every EventBridge alert is refused by KMS
+      and lost after the retries (the CloudWatch alarm path is not affected: the same step recommends the keys for
+      the other event sources);
+    - to an SSE-KMS SQS queue (the rules' dead-letter queue): the Amazon SQS Developer Guide, "Amazon SQS Key
+      management" > "Configure KMS permissions for AWS services" grants ``events.amazonaws.com`` kms:Decrypt and
+      kms:GenerateDataKey without conditions, and "Configure AWS KMS permissions with confused deputy protection"
+      lists CloudWatch Events among the services that support ``aws:SourceArn`` there.
+
+    A statement cannot require a key on one path and forbid it on the other, so the source keys go. What narrows the
+    statement instead is the encryption context SNS binds every data key to (``aws:sns:topicArn``, the condition AWS
+    documents for service publishers, e.g. the Amazon GameLift FlexMatch guide "Set up an SNS topic with server-side
+    encryption"): a topic the key encrypts for EventBridge must be one of this account's in this region -- pass
+    ``account_id`` and ``region`` (without them only the partition is pinned, which keeps the statement valid but
+    does not narrow it). ``...IfExists`` because the dead-letter path carries SQS's context, not SNS's. SQS's own
+    context key is not in the SQS documentation, so it is not used; nor is ``aws:SourceArn`` with ``IfExists``: what
+    SNS puts in that key for EventBridge is undocumented, and a value other than the rule ARN would drop every alert.
+    """
+    actions = ("kms:Decrypt", "kms:GenerateDataKey*")
+    if service != "events.amazonaws.com":
+        return ServiceGrant(service=service, actions=actions)
+    topics = f"arn:{partition}:sns:{region or '*'}:{account_id or '*'}:*"
+    conditions = {"ArnLikeIfExists": {"kms:EncryptionContext:aws:sns:topicArn": topics}}
+    return ServiceGrant(service=service, actions=actions, conditions=conditions, source_account=False)

@@ -41,6 +41,11 @@ ENV_BATCH_WRITE_BASE_DELAY_MS = "BATCH_WRITE_BASE_DELAY_MS"
 ENV_METRIC_NAME = "METRIC_NAME"
 ENV_METRIC_THRESHOLD = "METRIC_THRESHOLD"
 ENV_METRIC_GOAL = "METRIC_GOAL"
+ENV_MIN_TRAINING_ROWS = "MIN_TRAINING_ROWS"
+ENV_MAX_REJECTED_FRACTION = "MAX_REJECTED_FRACTION"
+
+# The approval function's one statement on Resource "*" (allowed by constructs/lambda_function.py for this Sid only).
+ANSWER_TASKS_SID = "AnswerWorkflowTasksNoResourceLevelPermissions"
 
 # Fixed by the pipeline's design, not per-environment knobs (cdktf.json does not set them).
 BASELINE_KEY = "baseline/feature_stats.json"  # drift baseline in the model-artifacts bucket (written by training)
@@ -49,15 +54,17 @@ BATCH_WRITE_MAX_ATTEMPTS = 5  # stream_consumer BatchWriteItem attempts per chun
 BATCH_WRITE_BASE_DELAY_MS = 50  # stream_consumer backoff base (doubles per attempt), well inside the function timeout
 
 
-# The five functions by their lambda_src/ folder (packaging.FUNCTIONS): the keys of the per-function settings.
-FunctionName = Literal["preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift"]
+# The functions by their lambda_src/ folder (packaging.FUNCTIONS): the keys of the per-function settings.
+FunctionName = Literal[
+    "preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift", "validate", "approval"
+]
 # One function's reserved concurrency. 0 would stop the function altogether (Lambda throttles every invocation), so a
 # reservation is at least 1; 1000 is Lambda's default account quota, and constructs/quotas.py checks the sum.
 ReservedConcurrency = Annotated[int, Field(ge=1, le=1000)]
 
 
 class FunctionsSettings(Settings):
-    """Settings shared by the five Lambda functions (§5)."""
+    """Settings shared by the pipeline's Lambda functions (§5)."""
 
     memory_mb: int = Field(512, ge=128, le=10240)  # memory (and so CPU) of every function
     timeout_seconds: int = Field(30, ge=1, le=900)  # Lambda's maximum is 15 minutes
@@ -74,6 +81,9 @@ class FunctionsSettings(Settings):
     metric_name: str = Field("validation:auc", pattern=r"^[A-Za-z0-9_:./-]{1,255}$")
     metric_threshold: float = Field(0.8, ge=-1e12, le=1e12)  # a model passes evaluation at or beyond this value
     metric_goal: Literal["maximize", "minimize"] = "maximize"
+    # The training workflow's ValidateData step refuses an upload with fewer valid rows, or more rejected ones.
+    min_training_rows: int = Field(10, ge=1, le=1_000_000_000)
+    max_rejected_fraction: float = Field(0.1, ge=0, le=1)
 
 
 @dataclass(frozen=True)
@@ -86,7 +96,7 @@ class FunctionsProps:
     processed_bucket: BucketRef  # preprocess writes processed/ and rejected/ here
     model_artifacts_bucket: BucketRef  # preprocess reads the drift baseline here
     predictions_table: TableRef  # inference and stream_consumer write predictions
-    model_registry_table: TableRef  # inference lists approved models (GSI REGISTRY_STATUS_INDEX)
+    model_registry_table: TableRef  # inference lists approved models (GSI REGISTRY_STATUS_INDEX); approval decides
     stream: StreamRef  # Kinesis stream read by stream_consumer's event source mapping
     data_key: KeyRef  # encrypts buckets raw/processed, the tables and the stream
     ml_key: KeyRef  # encrypts the model-artifacts bucket (the baseline)
@@ -129,8 +139,8 @@ def _flag(value: bool) -> str:
 
 
 class Functions(Construct):
-    """Exposes ``preprocess``, ``inference``, ``stream_consumer``, ``evaluate``, ``traffic_shift`` (each with its
-    ``ref``) and ``all``."""
+    """Exposes ``preprocess``, ``inference``, ``stream_consumer``, ``evaluate``, ``traffic_shift``, ``validate``,
+    ``approval`` (each with its ``ref``) and ``all``."""
 
     def __init__(self, scope: Construct, id: str, props: FunctionsProps) -> None:
         super().__init__(scope, id)
@@ -162,9 +172,13 @@ class Functions(Construct):
             (
                 allow("ReadRawObjects", ["s3:GetObject"], [f"{p.raw_bucket.arn}/*"]),
                 allow(
-                    "WriteProcessedAndRejected",
+                    "WriteProcessedRejectedAndTraining",
                     ["s3:PutObject"],
-                    [f"{p.processed_bucket.arn}/processed/*", f"{p.processed_bucket.arn}/rejected/*"],
+                    [
+                        f"{p.processed_bucket.arn}/processed/*",
+                        f"{p.processed_bucket.arn}/rejected/*",
+                        f"{p.processed_bucket.arn}/training/*",
+                    ],
                 ),
                 allow("ReadBaseline", ["s3:GetObject"], [f"{artifacts_arn}/{BASELINE_KEY}"]),
                 # S3 answers a GetObject of a missing key with 404 NoSuchKey only if the caller also has s3:ListBucket
@@ -246,7 +260,46 @@ class Functions(Construct):
             if p.endpoints_enabled
             else (),
         )
-        self.all = (self.preprocess, self.inference, self.stream_consumer, self.evaluate, self.traffic_shift)
+        self.validate = self._function(
+            "validate",
+            "Checks a raw training upload before the training workflow preprocesses it",
+            {
+                **features,
+                ENV_MAX_OBJECT_BYTES: str(MAX_OBJECT_BYTES),
+                ENV_MIN_TRAINING_ROWS: str(s.min_training_rows),
+                ENV_MAX_REJECTED_FRACTION: repr(float(s.max_rejected_fraction)),
+            },
+            (
+                allow("ReadRawObjects", ["s3:GetObject"], [f"{p.raw_bucket.arn}/*"]),
+                allow("DecryptRawObjects", ["kms:Decrypt"], [p.data_key.arn]),
+            ),
+        )
+        self.approval = self._function(
+            "approval",
+            "Model approval gate: records reviewers' decisions and answers the waiting training workflow",
+            {ENV_MODEL_REGISTRY_TABLE: p.model_registry_table.name},
+            (
+                allow("DecideModelVersions", ["dynamodb:GetItem", "dynamodb:UpdateItem"], [p.model_registry_table.arn]),
+                use_data_key,
+                # SendTaskSuccess/SendTaskFailure have no resource types (Service Authorization Reference, "Actions,
+                # resources, and condition keys for AWS Step Functions"): "*" is the only valid resource, and the
+                # task token the registry item holds names the one waiting task.
+                allow(
+                    ANSWER_TASKS_SID,
+                    ["states:SendTaskFailure", "states:SendTaskSuccess"],
+                    ["*"],
+                ),
+            ),
+        )
+        self.all = (
+            self.preprocess,
+            self.inference,
+            self.stream_consumer,
+            self.evaluate,
+            self.traffic_shift,
+            self.validate,
+            self.approval,
+        )
 
     def _function(
         self, function: str, description: str, environment: dict[str, str], statements: tuple[Statement, ...]

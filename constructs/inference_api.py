@@ -8,13 +8,15 @@ Routes (lambda_src/README.md has the event shapes):
 - ``GET /predict?features=1.5,2,3``: Lambda proxy; ``features`` is a required query-string parameter and the only
   cache key. A request body can never be part of an API Gateway cache key, so only this route is ever cached.
 - ``GET /models``: Lambda proxy.
+- ``POST /approvals``: Lambda proxy to the approval function; AWS_IAM authorization (SigV4-signed callers only, no API
+  key): a reviewer approves or rejects a registered model version waiting in the training workflow.
 - ``GET /health``: MOCK integration answering ``200 {"status":"ok"}`` without an API key (for probes).
 
-Secure defaults: every route but ``/health`` needs an API key (usage plan with throttle and quota); stage throttling
-on ``*/*``; INFO execution logs without data trace; JSON access logs; X-Ray; every log group KMS-encrypted with a
-retention; cached data encrypted and cache invalidation refused to clients; Lambda permissions scoped to one stage,
-method and path each; optional WAF web ACL (managed rule groups + a rate limit per client IP, or per API key when
-chosen, ``constructs/api_waf.py``) with ``x-api-key`` redacted from its logs.
+Secure defaults: every route but ``/health`` and ``/approvals`` (IAM) needs an API key (usage plan with throttle and
+quota); stage throttling on ``*/*``; INFO execution logs without data trace; JSON access logs; X-Ray; every log group
+KMS-encrypted with a retention; cached data encrypted and cache invalidation refused to clients; Lambda permissions
+scoped to one stage, method and path each; optional WAF web ACL (managed rule groups + a rate limit per client IP, or
+per API key when chosen, ``constructs/api_waf.py``) with ``x-api-key`` redacted from its logs.
 
 The routes, models and validators are plain data (:data:`ROUTES`, :data:`MODELS`, :data:`VALIDATORS`). The resources
 are built from that data, and the deployment's ``redeployment`` trigger is a SHA-256 of the same data, so any change
@@ -72,6 +74,7 @@ class InferenceApiProps:
 
     deployment: Deployment  # names; region and account of the API (log groups, aws:SourceAccount conditions)
     inference_function: FunctionRef  # the Lambda proxy target (name for permissions, invoke ARN for integrations)
+    approval_function: FunctionRef  # target of POST /approvals (AWS_IAM): the model approval gate
     ops_key: KeyRef  # KMS key of the access, execution and WAF log groups
     settings: ApiSettings = field(default_factory=ApiSettings)
     logs: LogsSettings = field(default_factory=LogsSettings)  # retention of every log group of the API
@@ -144,7 +147,7 @@ class InferenceApi(Construct):
     # --- routes ----------------------------------------------------------------------------------------------------
 
     def _route(self, route: Route) -> list[Any]:
-        props, api_id = self._props, self.rest_api.id
+        api_id = self.rest_api.id
         resource_id = self.resources[route.path].id
         method = aws.api_gateway_method.ApiGatewayMethod(
             self,
@@ -165,7 +168,7 @@ class InferenceApi(Construct):
             f"integration-{route.key}",
             **common,
             **INTEGRATIONS[route.integration],
-            uri=props.inference_function.invoke_arn if proxy else None,
+            uri=self._target(route).invoke_arn if proxy else None,
             cache_key_parameters=list(route.cache_key) or None,
         )
         if proxy:
@@ -242,6 +245,7 @@ class InferenceApi(Construct):
                 # An AWS_PROXY target change reaches the stage only through a new deployment; the ARN is a
                 # reference here (not in the hash) because unresolved tokens are not stable text.
                 "integration_uri": props.inference_function.invoke_arn,
+                "approval_integration_uri": props.approval_function.invoke_arn,
             },
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
             depends_on=snapshot,
@@ -334,9 +338,12 @@ class InferenceApi(Construct):
             self, "usage-plan-key", key_id=self.api_key.id, key_type="API_KEY", usage_plan_id=self.usage_plan.id
         )
 
+    def _target(self, route: Route) -> FunctionRef:
+        targets = {"inference": self._props.inference_function, "approval": self._props.approval_function}
+        return targets[route.function]
+
     def _lambda_permissions(self) -> None:
         """One permission per proxied route, each for this stage, method and path only."""
-        props = self._props
         for route in ROUTES:
             if route.integration != "lambda":
                 continue
@@ -345,7 +352,7 @@ class InferenceApi(Construct):
                 f"permission-{route.key}",
                 statement_id=f"AllowApiGateway-{STAGE_NAME}-{route.key}",
                 action="lambda:InvokeFunction",
-                function_name=props.inference_function.name,
+                function_name=self._target(route).name,
                 principal="apigateway.amazonaws.com",
                 source_arn=f"{self.execution_arn}/{STAGE_NAME}/{route.method}/{route.path}",
             )

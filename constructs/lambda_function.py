@@ -41,6 +41,9 @@ DLQ_RETENTION_SECONDS = 14 * 24 * 3600  # SQS maximum: time to inspect and redri
 # permissions (Service Authorization Reference), so an allowlist of wildcard statements can name it.
 XRAY_SID = "XRayNoResourceLevelPermissions"
 TRUST_SID = "LambdaAssumesRoleForThisAccount"
+# A function's own statements on Resource "*": only actions AWS offers no resource-level permission for, each by Sid
+# (tests/unit/test_invariants.py keeps the same allowlist with the reasons).
+WILDCARD_SIDS = frozenset({"AnswerWorkflowTasksNoResourceLevelPermissions"})
 # Variables every function gets (a contract with lambda_src/mlp_common); callers cannot override them.
 ENV_LOG_LEVEL = "LOG_LEVEL"
 ENV_METRICS_NAMESPACE = "METRICS_NAMESPACE"
@@ -83,7 +86,7 @@ def _statement_problems(statements: tuple[Statement, ...]) -> list[str]:
         resources = [resources] if isinstance(resources, str) else resources or []
         if not resources:
             problems.append(f"{where}: names no Resource")
-        if "*" in resources:
+        if "*" in resources and sid not in WILDCARD_SIDS:
             problems.append(f"{where}: least privilege needs exact ARNs, not Resource '*'")
         if sid in BASE_SIDS:
             problems.append(f"{where}: the Sid is reserved for the statements every function gets")

@@ -1,8 +1,8 @@
 """Alerting and monitoring (ARCHITECTURE §7): the SNS alerts topic every alarm and event rule publishes to.
 
-Secure defaults of the topic: encrypted with the ops key (whose key policy already lets CloudWatch and EventBridge use
-it), a topic policy that admits only CloudWatch alarms and EventBridge rules *of this account* as publishers, and a
-TLS-only deny. E-mail subscriptions are optional; each address must confirm the subscription mail AWS sends.
+Secure defaults of the topic: encrypted with the ops key (whose key policy lets CloudWatch and EventBridge use it), a
+topic policy that admits CloudWatch alarms *of this account* and EventBridge rules as publishers, and a TLS-only deny.
+E-mail subscriptions are optional; each address must confirm the subscription mail AWS sends.
 """
 
 import re
@@ -17,10 +17,6 @@ from constructs.naming import Kind, Naming
 from constructs.policy import Statement, document
 from constructs.refs import KeyRef, TopicRef
 from constructs.settings import Settings
-
-# Services that publish alerts: CloudWatch alarms and EventBridge rules (ARCHITECTURE §7).
-PUBLISHERS = ("cloudwatch.amazonaws.com", "events.amazonaws.com")
-
 
 EmailAddress = Annotated[str, Field(pattern=r"^[^@\s]+@[^@\s]+\.[^@\s]+$", max_length=254)]
 
@@ -59,16 +55,29 @@ class AlertsProps:
 
 
 def topic_policy(topic_arn: str, account_id: str) -> str:
-    """CloudWatch and EventBridge of this account may publish; nobody may publish without TLS."""
+    """CloudWatch alarms of this account and EventBridge rules may publish; nobody may publish without TLS.
+
+    EventBridge gets its own statement without a condition: "You can't use Condition blocks in Amazon SNS topic
+    policies for EventBridge" (EventBridge User Guide, "Using resource-based policies for Amazon EventBridge", Amazon
+    SNS permissions) -- with ``aws:SourceAccount`` every rule's delivery would be refused. Only rules that name this
+    topic as a target publish, and every rule of ours lives in this account (constructs/event_rules.py).
+    """
     statements: list[Statement] = [
         {
-            "Sid": "AllowAccountAlarmsAndRulesToPublish",
+            "Sid": "AllowAccountAlarmsToPublish",
             "Effect": "Allow",
-            "Principal": {"Service": list(PUBLISHERS)},
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
             "Action": "sns:Publish",
             "Resource": topic_arn,
-            # Confused-deputy guard: a publisher acting for another account is refused.
+            # Confused-deputy guard: an alarm acting for another account is refused.
             "Condition": {"StringEquals": {"aws:SourceAccount": account_id}},
+        },
+        {
+            "Sid": "AllowEventBridgeRulesToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic_arn,
         },
         {
             "Sid": "DenyInsecureTransport",

@@ -131,7 +131,8 @@ class Naming:
 # or suffix fails with a config error naming the field, before any construct is built.
 LONGEST_COMPONENTS: dict[Kind, str] = {
     Kind.S3_BUCKET: "model-artifacts",
-    Kind.IAM_ROLE: "stream-consumer-fn",
+    Kind.IAM_ROLE: "batch-inference-sfn",
+    Kind.IAM_POLICY: "batch-inference-sfn",
     Kind.LAMBDA: "stream-consumer",
     Kind.SAGEMAKER: "epc-0123456789",
     Kind.DYNAMODB: "model-registry",

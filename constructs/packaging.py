@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift")
+FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift", "validate", "approval")
 SHARED_PACKAGE = "mlp_common"
 
 # Cache folder for built zips (gitignored). cdktf copies each zip into cdktf.out as an asset at synth time.

@@ -63,10 +63,6 @@ def execution_role_statements(deployment: Deployment, grants: RoleGrants) -> lis
     ml_key = grants.ml_key.arn
     s3_objects = f"arn:{deployment.partition}:s3:::"
     model_objects = sorted({s3_objects + url.removeprefix("s3://") for url in grants.model_data_urls})
-    repositories = sorted({ecr_repository_arn(image) or "" for image in grants.images} - {""})
-    log_groups = (
-        f"arn:{deployment.partition}:logs:{deployment.region}:{deployment.account_id}:log-group:/aws/sagemaker/*"
-    )
     statements = [
         allow("ReadModelArtifacts", ["s3:GetObject"], [f"{bucket}/models/*", *model_objects]),
         allow(
@@ -83,13 +79,29 @@ def execution_role_statements(deployment: Deployment, grants: RoleGrants) -> lis
             [ml_key],
             Condition={"Bool": {"kms:GrantIsForAWSResource": "true"}},
         ),
-        allow("PullServingImages", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], repositories),
+        *sagemaker_runtime_statements(deployment, grants.images, ["/aws/sagemaker/*"]),
+    ]
+    if grants.vpc is not None:
+        statements += _network_interface_statements(deployment, grants.vpc)
+    return statements
+
+
+def sagemaker_runtime_statements(deployment: Deployment, images: list[str], log_groups: list[str]) -> list[Statement]:
+    """What any SageMaker execution role needs to run a container: pull its images, write its logs and metrics.
+
+    ``log_groups`` are log group name patterns (e.g. ``/aws/sagemaker/TrainingJobs``); shared by the serving role and
+    the training/transform jobs role (constructs/workflows.py).
+    """
+    repositories = sorted({ecr_repository_arn(image) or "" for image in images} - {""})
+    prefix = f"arn:{deployment.partition}:logs:{deployment.region}:{deployment.account_id}:log-group:"
+    return [
+        allow("PullImages", ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"], repositories),
         # GetAuthorizationToken has no resource-level permissions: "*" is the only valid resource.
         allow("EcrAuthTokenNoResourceLevelPermissions", ["ecr:GetAuthorizationToken"], ["*"]),
         allow(
             "WriteSageMakerLogs",
             ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:DescribeLogStreams", "logs:PutLogEvents"],
-            [log_groups],
+            [prefix + name for name in log_groups],
         ),
         # The endpoint's instance metrics (CPUUtilization, MemoryUtilization, DiskUtilization, ...) are published
         # with this role to /aws/sagemaker/Endpoints; jobs run with it publish to /aws/sagemaker/TrainingJobs,
@@ -107,9 +119,6 @@ def execution_role_statements(deployment: Deployment, grants: RoleGrants) -> lis
             Condition={"StringLike": {"cloudwatch:namespace": SAGEMAKER_METRIC_NAMESPACES}},
         ),
     ]
-    if grants.vpc is not None:
-        statements += _network_interface_statements(deployment, grants.vpc)
-    return statements
 
 
 def _network_interface_statements(deployment: Deployment, vpc: VpcSettings) -> list[Statement]:

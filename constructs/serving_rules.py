@@ -222,7 +222,7 @@ def validate_serving(
     found: list[Problem] = []
     for i, variant in enumerate(sagemaker.variants):
         at = f"variants.{i}"
-        found += _image_problems(at, region, variant)
+        found += image_problems(f"{at}.image_uri", region, variant.image_uri)
         if naming is not None:
             found += _model_name_problems(at, naming, variant)
         found += (
@@ -235,24 +235,25 @@ def validate_serving(
     return problems
 
 
-def _image_problems(at: str, region: str, variant: VariantSettings) -> list[Problem]:
-    """The variant has an image, in ECR (the only registry the role can grant), in the endpoint's region."""
-    if variant.image_uri is None:
+def image_problems(at: str, region: str, image_uri: str | None) -> list[Problem]:
+    """An image (a model's or a training job's; None = the built-in XGBoost image) that SageMaker can pull: in ECR
+    (the only registry an execution role can be granted) and in the environment's region. ``at`` names the field."""
+    if image_uri is None:
         if region in XGBOOST_IMAGES:
             return []
         return [
             (
-                f"{at}.image_uri",
+                at,
                 f"region '{region}' has no built-in XGBoost image; set image_uri explicitly "
                 f"(regions with a built-in image: {', '.join(sorted(XGBOOST_IMAGES))})",
             )
         ]
-    image = _ECR_IMAGE.fullmatch(variant.image_uri)
+    image = _ECR_IMAGE.fullmatch(image_uri)
     if image is None:
         return [
             (
-                f"{at}.image_uri",
-                f"'{variant.image_uri}' is not an ECR image URI "
+                at,
+                f"'{image_uri}' is not an ECR image URI "
                 "('<account>.dkr.ecr.<region>.amazonaws.com/<repository>[:tag|@digest]'); the execution role can "
                 "only be granted pulls from ECR repositories",
             )
@@ -260,7 +261,7 @@ def _image_problems(at: str, region: str, variant: VariantSettings) -> list[Prob
     if image["region"] != region:
         return [
             (
-                f"{at}.image_uri",
+                at,
                 f"the image is in region '{image['region']}' but the environment deploys to '{region}'; SageMaker "
                 "pulls model images only from ECR in the endpoint's own region",
             )

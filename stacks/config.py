@@ -15,19 +15,22 @@ from typing import Annotated, Any, Literal
 from pydantic import Field, ValidationError, field_validator
 
 from constructs.alarms import AlarmsSettings
+from constructs.analytics import AnalyticsSettings
 from constructs.aws_limits import MAX_DAYS
 from constructs.data_lake import DataLakeSettings
 from constructs.encryption import KmsSettings
+from constructs.event_rules import TriggersSettings
 from constructs.functions import FunctionsSettings
 from constructs.inference_api import ApiSettings
 from constructs.log_group import LogsSettings
 from constructs.monitoring import EmailAddress, check_unique_addresses
 from constructs.naming import LONGEST_COMPONENTS, Naming, NamingError
 from constructs.quotas import concurrency_problems, limit_problems
-from constructs.serving_rules import SageMakerSettings, validate_serving
+from constructs.serving_rules import SageMakerSettings, image_problems, validate_serving
 from constructs.settings import AccountId, Region, Settings, TagValue
 from constructs.streaming import KinesisSettings, StreamConsumerSettings
 from constructs.tables import TablesSettings
+from constructs.workflows import BatchSettings, TrainingSettings
 from stacks import strict_json
 from stacks.state import StateLocation
 from stacks.strict_json import Location
@@ -91,9 +94,19 @@ class EnvironmentConfig(Settings):
     stream_consumer: StreamConsumerSettings = StreamConsumerSettings()
     api: ApiSettings = ApiSettings()
     alarms: AlarmsSettings = AlarmsSettings()
+    training: TrainingSettings = TrainingSettings()
+    batch: BatchSettings = BatchSettings()
+    analytics: AnalyticsSettings = AnalyticsSettings()
+    triggers: TriggersSettings = TriggersSettings()
     alert_emails: list[EmailAddress] = Field(default_factory=list)  # subscribed to the alerts topic (each once)
 
     _unique_emails = field_validator("alert_emails")(check_unique_addresses)
+
+    @property
+    def approval_required(self) -> bool:
+        """The model approval gate: as configured, else on exactly where stateful resources are protected."""
+        required = self.training.approval_required
+        return self.protect_stateful if required is None else required
 
     @property
     def deploy_account(self) -> str:
@@ -180,6 +193,10 @@ def _environment_problems(project: str | None, env: str, cfg: EnvironmentConfig)
     naming = _naming(project, env, cfg) if project and not naming_problems else None
     problems += validate_serving(env, cfg.region, cfg.sagemaker, naming, endpoints_enabled=cfg.endpoints_enabled)
     problems += limit_problems(env, cfg.functions, cfg.api)
+    problems += [
+        f"environment '{env}', field '{at}': {message}"
+        for at, message in image_problems("training.image_uri", cfg.region, cfg.training.image_uri)
+    ]
     return problems + naming_problems
 
 

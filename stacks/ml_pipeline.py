@@ -10,9 +10,11 @@ from pathlib import Path
 from cdktf import LocalBackend, S3Backend, TerraformStack
 
 from constructs import Construct
+from constructs.analytics import Analytics, AnalyticsProps
 from constructs.aws_modules import aws
 from constructs.data_lake import DataLake, DataLakeProps
 from constructs.encryption import KmsKey, KmsKeyProps, ServiceGrant, logs_grant, publisher_grant
+from constructs.event_rules import EventRules, EventRulesProps
 from constructs.functions import Functions, FunctionsProps
 from constructs.inference_api import InferenceApi, InferenceApiProps
 from constructs.model_serving import ModelServing, ModelServingProps
@@ -21,6 +23,7 @@ from constructs.refs import Deployment
 from constructs.serving_rules import endpoint_ref
 from constructs.streaming import ConsumerMapping, ConsumerMappingProps, Streaming, StreamingProps
 from constructs.tables import Tables, TablesProps
+from constructs.workflows import WorkflowFunctions, Workflows, WorkflowsProps
 from stacks.common import aws_provider, local_state_path
 from stacks.config import AppConfig, EnvironmentConfig
 from stacks.outputs import pipeline_outputs
@@ -44,6 +47,9 @@ class MlPipelineStack(TerraformStack):
         self._compute()
         self._api()
         self._serving()
+        self._workflows()
+        self._triggers()
+        self._analytics()
         pipeline_outputs(self)
 
     def _state_and_provider(self, config: AppConfig, env: str) -> None:
@@ -77,8 +83,12 @@ class MlPipelineStack(TerraformStack):
     def _keys(self) -> None:
         """One key per domain: data, operations (logs, alerts, queues), ML artifacts."""
         self.data_key = self._key("data", "Encrypts the data lake, DynamoDB tables and the Kinesis stream")
-        publishers = (publisher_grant("cloudwatch.amazonaws.com"), publisher_grant("events.amazonaws.com"))
-        logs = logs_grant(self.cfg.region, self.where.account_id)
+        account, region = self.where.account_id, self.cfg.region
+        publishers = (
+            publisher_grant("cloudwatch.amazonaws.com"),
+            publisher_grant("events.amazonaws.com", account_id=account, region=region),
+        )
+        logs = logs_grant(region, account)
         self.ops_key = self._key("ops", "Encrypts logs, alert topics and dead-letter queues", (logs, *publishers))
         self.ml_key = self._key("ml", "Encrypts model artifacts and SageMaker data")
 
@@ -94,7 +104,7 @@ class MlPipelineStack(TerraformStack):
         self.streaming = Streaming(self, "streaming", StreamingProps(naming, self.data_key.ref, protect, cfg.kinesis))
 
     def _compute(self) -> None:
-        """The five functions, and the stream feeding the consumer."""
+        """The functions, and the stream feeding the consumer."""
         cfg, lake, tables = self.cfg, self.data_lake, self.tables
         # Known in both phases, so the functions are configured (and granted) the same way before and after the flip.
         self.endpoint = endpoint_ref(self.where)
@@ -138,8 +148,9 @@ class MlPipelineStack(TerraformStack):
 
     def _api(self) -> None:
         """The REST API in front of the inference function."""
+        functions = self.functions
         props = InferenceApiProps(
-            self.where, self.functions.inference.ref, self.ops_key.ref, self.cfg.api, self.cfg.logs
+            self.where, functions.inference.ref, functions.approval.ref, self.ops_key.ref, self.cfg.api, self.cfg.logs
         )
         self.api = InferenceApi(self, "inference-api", props)
 
@@ -164,5 +175,68 @@ class MlPipelineStack(TerraformStack):
                 settings=cfg.sagemaker,
                 alarms=cfg.alarms,
                 logs=cfg.logs,
+            ),
+        )
+
+    def _workflows(self) -> None:
+        """Training (with the approval gate) and batch inference: state machines over the functions and SageMaker."""
+        cfg, f, lake = self.cfg, self.functions, self.data_lake
+        self.workflows = Workflows(
+            self,
+            "workflows",
+            WorkflowsProps(
+                deployment=self.where,
+                functions=WorkflowFunctions(f.validate.ref, f.preprocess.ref, f.evaluate.ref, f.approval.ref),
+                processed_bucket=lake.processed.ref,
+                artifacts_bucket=lake.model_artifacts.ref,
+                registry_table=self.tables.model_registry_ref,
+                alerts_topic=self.alerts.ref,
+                data_key=self.data_key.ref,
+                ml_key=self.ml_key.ref,
+                ops_key=self.ops_key.ref,
+                metric_name=cfg.functions.metric_name,
+                approval_required=cfg.approval_required,
+                training=cfg.training,
+                batch=cfg.batch,
+                logs=cfg.logs,
+            ),
+        )
+
+    def _triggers(self) -> None:
+        """EventBridge: the schedule and raw uploads start training; SageMaker state changes reach the alerts."""
+        cfg = self.cfg
+        self.event_rules = EventRules(
+            self,
+            "event-rules",
+            EventRulesProps(
+                deployment=self.where,
+                training_state_machine_arn=self.workflows.training_arn,
+                training_job_prefix=self.workflows.training_job_prefix,
+                endpoint_name=self.endpoint.name,
+                raw_bucket=self.data_lake.raw.ref,
+                raw_event_prefix=cfg.data_lake.raw_event_prefix,
+                alerts_topic=self.alerts.ref,
+                ops_key=self.ops_key.ref,
+                settings=cfg.triggers,
+            ),
+        )
+
+    def _analytics(self) -> None:
+        """Glue catalog, crawler and the Athena workgroup with the A/B queries."""
+        cfg, lake = self.cfg, self.data_lake
+        self.analytics = Analytics(
+            self,
+            "analytics",
+            AnalyticsProps(
+                self.where,
+                lake.processed.ref,
+                lake.model_artifacts.ref,
+                lake.athena_results.ref,
+                self.data_key.ref,
+                self.ml_key.ref,
+                self.ops_key.ref,
+                cfg.data_lake.force_destroy,
+                cfg.analytics,
+                cfg.logs,
             ),
         )

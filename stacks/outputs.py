@@ -24,13 +24,25 @@ def pipeline_outputs(stack: Any) -> None:
         "ml_key_arn": (stack.ml_key.arn, "KMS key for model artifacts and SageMaker"),
         "alerts_topic_arn": (stack.alerts.topic_arn, "SNS topic receiving every alarm"),
         "endpoint_config_name": (stack.serving.endpoint_config.name, "SageMaker endpoint configuration (A/B)"),
-        "api_url": (stack.api.url, "Invoke URL of the inference API stage (POST/GET /predict, GET /models)"),
+        "api_url": (
+            stack.api.url,
+            "Invoke URL of the inference API stage (POST/GET /predict, GET /models, POST /approvals)",
+        ),
+        "training_state_machine_arn": (
+            stack.workflows.training_arn,
+            "Training workflow: start it with an upload under the raw event prefix, the schedule, or start-execution",
+        ),
+        "batch_state_machine_arn": (
+            stack.workflows.batch_arn,
+            "Batch inference workflow: start-execution with model_version and manifest_key",
+        ),
         "api_key_id": (stack.api.api_key.id, "Id of the API key (read the value with aws apigateway get-api-key)"),
         **{
             f"{f.function_key}_function_name": (f.name, f"Lambda function {f.function_key}")
             for f in stack.functions.all
         },
     }
+    outputs.update(stack.analytics.outputs)
     if stack.serving.endpoint is not None:  # phase two
         outputs["endpoint_name"] = (stack.serving.endpoint.name, "SageMaker endpoint serving the A/B variants")
     for output_id, (value, description) in outputs.items():

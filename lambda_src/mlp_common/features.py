@@ -41,6 +41,18 @@ def validate_features(value: Any, count: int) -> list[float]:
     return result
 
 
+def finite_number(value: Any) -> float | None:
+    """A JSON number as a finite float; None for a non-number (bools included), NaN/±Infinity or an int too large for a
+    float (float(10**400) raises OverflowError: such an int is no more usable than Infinity)."""
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
 def parse_csv_features(text: str, count: int) -> list[float]:
     """Parse "1.5,2,3" into [1.5, 2.0, 3.0]; strict: no blanks, no nan/inf, no Python-only forms such as "1_0"."""
     parts = [part.strip() for part in text.split(",")]

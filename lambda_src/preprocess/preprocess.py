@@ -1,7 +1,10 @@
 """Raw object → validated, normalised JSON Lines in the processed bucket; malformed rows kept aside with a reason.
 
-Triggered by EventBridge "Object Created" events from the raw bucket (S3 notification `Records[]` also accepted).
-Emits RecordsProcessed, RecordsRejected and DataDrift (batch mean vs the training baseline) as EMF metrics.
+Rows with a label are also written as headerless CSV (label, z-scored features) for SageMaker's built-in XGBoost,
+split deterministically into a train and a validation channel.
+
+Invoked by the training workflow's Preprocess task with an EventBridge-shaped event (S3 notification `Records[]` also
+accepted). Emits RecordsProcessed, RecordsRejected and DataDrift (batch mean vs the training baseline) as EMF metrics.
 """
 
 from __future__ import annotations
@@ -11,19 +14,21 @@ import json
 import math
 import urllib.parse
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 from mlp_common import aws
-from mlp_common.features import FeatureError, LoneSurrogateError, loads_strict, validate_features
+from mlp_common.features import loads_strict, to_csv, validate_features
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.metrics import Metric, emit
+from mlp_common.objects import ObjectRefused, read_object
+from mlp_common.predictions import shard_of
+from mlp_common.rows import ParsedObject, clean_line, parse_lines, rejection
 from mlp_common.settings import env_int, env_str
 
-MAX_ID_LENGTH = 128
-MAX_RAW_BYTES = 1024  # a rejected row keeps at most 1 KiB of its original text
-_BOM = b"\xef\xbb\xbf"
+VALIDATION_PERCENT = 20  # share of labelled rows in the validation channel, by a stable hash of the row id
+_JSON_SUFFIXES = (".jsonl", ".json")
 
 logger = Logger("preprocess")
 
@@ -62,13 +67,6 @@ class Baseline:
     stds: list[float]
 
 
-@dataclass
-class ParsedObject:
-    records: list[dict[str, Any]]  # {"id": str, "features": [float]} with raw (un-normalised) features
-    rejected: list[dict[str, Any]]  # {"line": n, "reason": str, "raw": str}
-    lines: list[int] = field(default_factory=list)  # the line number of each record
-
-
 class EventError(ValueError):
     """The event names no S3 object, or names one with parts of the wrong type (nothing is read or written)."""
 
@@ -101,55 +99,6 @@ def _object_ref(part: Any, where: str, unquote: Callable[[str], str]) -> tuple[s
     if not isinstance(name, str) or not name or not isinstance(key, str) or not key:
         raise EventError(f"event carries no S3 object reference ({where}: bucket.name and object.key must be strings)")
     return name, unquote(key)
-
-
-def parse_lines(data: bytes, feature_count: int) -> ParsedObject:
-    parsed = ParsedObject(records=[], rejected=[])
-    for number, line in enumerate(data.split(b"\n"), start=1):
-        line = _clean_line(number, line)
-        if not line.strip():
-            continue
-        try:
-            parsed.records.append(parse_record(line, feature_count))
-        except ValueError as err:
-            parsed.rejected.append(_rejection(number, str(err), line))
-        else:
-            parsed.lines.append(number)
-    return parsed
-
-
-def _clean_line(number: int, line: bytes) -> bytes:
-    if number == 1 and line.startswith(_BOM):
-        line = line[len(_BOM) :]
-    return line.rstrip(b"\r")
-
-
-def _rejection(number: int, reason: str, line: bytes) -> dict[str, Any]:
-    return {"line": number, "reason": reason, "raw": line[:MAX_RAW_BYTES].decode("utf-8", "replace")}
-
-
-def parse_record(line: bytes, feature_count: int) -> dict[str, Any]:
-    """One JSON Lines row → {"id", "features"}; unknown keys are dropped. Raises ValueError with the reason."""
-    try:
-        text = line.decode("utf-8")
-    except UnicodeDecodeError:
-        raise ValueError("line is not valid UTF-8") from None
-    try:
-        row = loads_strict(text)
-    except LoneSurrogateError:
-        raise ValueError("line holds a lone surrogate (not valid Unicode)") from None
-    except ValueError:
-        raise ValueError("line is not valid JSON") from None
-    if not isinstance(row, dict):
-        raise ValueError("line is not a JSON object")
-    record_id = row.get("id")
-    if not isinstance(record_id, str) or not 0 < len(record_id) <= MAX_ID_LENGTH:
-        raise ValueError(f"id must be a non-empty string of at most {MAX_ID_LENGTH} characters")
-    try:
-        features = validate_features(row.get("features"), feature_count)
-    except FeatureError as err:
-        raise ValueError(str(err)) from None
-    return {"id": record_id, "features": features}
 
 
 def load_baseline(s3: Any, bucket: str, key: str, feature_count: int) -> Baseline | None:
@@ -191,10 +140,11 @@ def normalize(features: list[float], baseline: Baseline | None) -> list[float]:
 
 
 def normalize_rows(parsed: ParsedObject, baseline: Baseline | None, data: bytes) -> tuple[list[dict], list[dict]]:
-    """(processed rows, every rejected row in line order) once the valid rows are z-scored.
+    """(z-scored records, every rejected row in line order) once the valid rows are z-scored.
 
-    A finite value can z-score to ±Infinity (1e10 against a std of 1e-300), which strict JSON cannot hold and no
-    reader should get. Such a row is rejected with a reason, and counted, like a row that failed validation.
+    A record keeps its `label` when it has one. A finite value can z-score to ±Infinity (1e10 against a std of
+    1e-300), which strict JSON cannot hold and no reader should get. Such a row is rejected with a reason, and
+    counted, like a row that failed validation.
     """
     processed: list[dict[str, Any]] = []
     unscaled: list[tuple[int, str]] = []
@@ -202,13 +152,13 @@ def normalize_rows(parsed: ParsedObject, baseline: Baseline | None, data: bytes)
         features = normalize(record["features"], baseline)
         index = next((i for i, value in enumerate(features) if not math.isfinite(value)), None)
         if index is None:
-            processed.append({"id": record["id"], "features": features})
+            processed.append({**record, "features": features})
         else:
             unscaled.append((number, f"features[{index}] is not finite once z-scored against the baseline"))
     if not unscaled:
         return processed, parsed.rejected
     lines = data.split(b"\n")  # only now: a degenerate baseline is rare, and the raw text is only kept for rejects
-    rejected = parsed.rejected + [_rejection(n, reason, _clean_line(n, lines[n - 1])) for n, reason in unscaled]
+    rejected = parsed.rejected + [rejection(n, reason, clean_line(n, lines[n - 1])) for n, reason in unscaled]
     return processed, sorted(rejected, key=lambda row: row["line"])
 
 
@@ -226,34 +176,61 @@ def data_drift(records: list[dict[str, Any]], baseline: Baseline | None) -> floa
     return drift if drift is not None and math.isfinite(drift) else None
 
 
+def training_split(records: list[dict[str, Any]]) -> tuple[list[str], list[str]]:
+    """(train, validation) CSV lines of the labelled records: label first, then the z-scored features.
+
+    A row's channel depends on its id alone (the first 8 bytes of SHA-256(id) mod 100 < VALIDATION_PERCENT goes to
+    validation), so a re-upload or a re-run puts every row where it was before. repr() writes the shortest text that
+    reads back as the same float, so the CSV holds exactly the values written to processed/.
+    """
+    train: list[str] = []
+    validation: list[str] = []
+    for record in records:
+        if "label" not in record:
+            continue
+        line = to_csv([record["label"], *record["features"]])
+        (validation if shard_of(record["id"], 100) < VALIDATION_PERCENT else train).append(line)
+    return train, validation
+
+
+def csv_key(key: str) -> str:
+    """The raw key with a trailing .jsonl/.json replaced by .csv (otherwise .csv appended)."""
+    for suffix in _JSON_SUFFIXES:
+        if key.endswith(suffix):
+            return key[: -len(suffix)] + ".csv"
+    return key + ".csv"
+
+
 def process_object(bucket: str, key: str, cfg: Settings) -> dict[str, Any]:
-    summary: dict[str, Any] = {"bucket": bucket, "key": key, "processed": 0, "rejected": 0, "drift": None}
+    summary: dict[str, Any] = {
+        "bucket": bucket,
+        "key": key,
+        "processed": 0,
+        "rejected": 0,
+        "training_rows": 0,
+        "validation_rows": 0,
+        "drift": None,
+    }
     if bucket == cfg.processed_bucket:
         # Writing back into the triggering bucket would re-trigger this function forever.
         return _refuse(summary, cfg, "source bucket is the processed bucket")
     s3 = aws.client("s3")
     try:
-        response = s3.get_object(Bucket=bucket, Key=key)
-    except Exception as err:
-        if aws.error_code(err) in ("NoSuchKey", "404"):
-            return _refuse(summary, cfg, "object not found")
-        raise
-    body = response["Body"]
-    size = int(response.get("ContentLength") or 0)
-    if size > cfg.max_object_bytes:
-        body.close()
-        return _refuse(summary, cfg, f"object is {size} bytes; limit is {cfg.max_object_bytes}")
-    data = body.read(cfg.max_object_bytes + 1)
-    if len(data) > cfg.max_object_bytes:
-        return _refuse(summary, cfg, f"object exceeds the limit of {cfg.max_object_bytes} bytes")
+        data = read_object(s3, bucket, key, cfg.max_object_bytes)
+    except ObjectRefused as err:
+        return _refuse(summary, cfg, str(err))
 
     parsed = parse_lines(data, cfg.feature_count)
     baseline = load_baseline(s3, cfg.artifacts_bucket, cfg.baseline_key, cfg.feature_count)
     drift = data_drift(parsed.records, baseline)
-    processed, rejected = normalize_rows(parsed, baseline, data)
-    # Both files are always written so a re-upload of the same key never leaves a stale companion file behind.
+    scaled, rejected = normalize_rows(parsed, baseline, data)
+    processed = [{"id": record["id"], "features": record["features"]} for record in scaled]
+    train, validation = training_split(scaled)
+    # Every file is always written so a re-upload of the same key never leaves a stale companion file behind.
     _put_lines(s3, cfg.processed_bucket, f"processed/{key}", processed)
     _put_lines(s3, cfg.processed_bucket, f"rejected/{key}", rejected)
+    _put_csv(s3, cfg.processed_bucket, f"training/train/{csv_key(key)}", train)
+    _put_csv(s3, cfg.processed_bucket, f"training/validation/{csv_key(key)}", validation)
 
     metrics = [
         Metric("RecordsProcessed", len(processed), "Count"),
@@ -262,7 +239,14 @@ def process_object(bucket: str, key: str, cfg: Settings) -> dict[str, Any]:
     if drift is not None:
         metrics.append(Metric("DataDrift", drift, "None"))
     emit(cfg.namespace, metrics, {"Environment": cfg.environment})
-    summary.update(processed=len(processed), rejected=len(rejected), drift=drift, status="ok")
+    summary.update(
+        processed=len(processed),
+        rejected=len(rejected),
+        training_rows=len(train),
+        validation_rows=len(validation),
+        drift=drift,
+        status="ok",
+    )
     logger.info("object processed", **summary)
     return summary
 
@@ -272,6 +256,11 @@ def _put_lines(s3: Any, bucket: str, key: str, rows: list[dict[str, Any]]) -> No
     body = "".join(json.dumps(row, ensure_ascii=False, allow_nan=False) + "\n" for row in rows).encode("utf-8")
     # No SSE parameters: the bucket's default encryption (SSE-KMS with our key) applies.
     s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/x-ndjson")
+
+
+def _put_csv(s3: Any, bucket: str, key: str, lines: list[str]) -> None:
+    body = "".join(line + "\n" for line in lines).encode("ascii")  # numbers only
+    s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="text/csv")
 
 
 def _refuse(summary: dict[str, Any], cfg: Settings, reason: str) -> dict[str, Any]:

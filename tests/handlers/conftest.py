@@ -15,7 +15,7 @@ from botocore.stub import Stubber
 from moto import mock_aws
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
-FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift")
+FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift", "validate", "approval")
 
 # Each zip root holds `<fn>.py` next to `mlp_common/`; the same two entries on sys.path reproduce that layout.
 for _path in (LAMBDA_SRC, *(LAMBDA_SRC / name for name in FUNCTIONS)):

@@ -21,6 +21,8 @@ STREAM_NAME = "mlp-inference-requests-test"
 ENDPOINT_NAME = "mlp-endpoint-test"
 FEATURE_COUNT = 4
 TTL_DAYS = 30
+MAX_OBJECT_BYTES = 1024 * 1024
+REVIEWER_ARN = "arn:aws:iam::123456789012:user/reviewer"
 
 FUNCTION_ENV = {
     "LOG_LEVEL": "DEBUG",
@@ -34,6 +36,7 @@ FUNCTION_ENV = {
     "MODEL_REGISTRY_TABLE": REGISTRY_TABLE,
     "PROCESSED_BUCKET": PROCESSED_BUCKET,
     "MODEL_ARTIFACTS_BUCKET": ARTIFACTS_BUCKET,
+    "MAX_OBJECT_BYTES": str(MAX_OBJECT_BYTES),
     "BATCH_WRITE_BASE_DELAY_MS": "0",
     "METRIC_NAME": "validation:auc",
     "METRIC_THRESHOLD": "0.85",
@@ -70,10 +73,19 @@ def api_event(
     query: dict[str, str] | None = None,
     request_id: str = "api-req-0001",
     base64_body: bool = False,
+    caller_arn: str | None = None,
 ) -> dict[str, Any]:
-    """A REST API (v1) proxy integration event."""
+    """A REST API (v1) proxy integration event; `caller_arn` is the IAM identity of an AWS_IAM-authorized method."""
     if base64_body and body is not None:
         body = base64.b64encode(body.encode()).decode()
+    request_context: dict[str, Any] = {
+        "requestId": request_id,
+        "stage": "test",
+        "httpMethod": method,
+        "resourcePath": path,
+    }
+    if caller_arn is not None:
+        request_context["identity"] = {"userArn": caller_arn, "accountId": "123456789012", "sourceIp": "192.0.2.1"}
     return {
         "resource": path,
         "path": path,
@@ -83,7 +95,7 @@ def api_event(
         "multiValueQueryStringParameters": {k: [v] for k, v in query.items()} if query else None,
         "pathParameters": None,
         "stageVariables": None,
-        "requestContext": {"requestId": request_id, "stage": "test", "httpMethod": method, "resourcePath": path},
+        "requestContext": request_context,
         "body": body,
         "isBase64Encoded": base64_body,
     }

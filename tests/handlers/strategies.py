@@ -172,3 +172,91 @@ def examples(count: int) -> settings:
     For tests where one example costs more than a few ms (moto calls): fewer examples, same share of a deeper hunt.
     """
     return settings(max_examples=max(1, count * settings().max_examples // 100))
+
+
+# --- JSON Lines rows of a raw upload (preprocess, validate) -------------------------------------------------------
+
+# A valid label: any finite number a float holds (ints included, bools excluded).
+LABEL_VALUES = st.floats(allow_nan=False, allow_infinity=False) | st.integers(-(10**20), 10**20)
+# The JSON text of a `label` the row rules refuse, whatever the draw. NaN/Infinity are written as literals (the line
+# is then not valid JSON at all); 1e400 is a valid JSON number that parses to Infinity.
+BAD_LABEL_TEXTS = st.one_of(
+    st.booleans(),
+    st.none(),
+    st.text(max_size=5),
+    HUGE_INTS,
+    NON_FINITE,
+    st.lists(LABEL_VALUES, max_size=2),
+    st.dictionaries(st.text(max_size=3), LABEL_VALUES, max_size=2),
+).map(json.dumps) | st.sampled_from(["1e400", "-1e400"])
+_ROW_KEYS = ("id", "features", "label")
+
+
+def _dumps(value: Any, draw: st.DrawFn) -> bytes:
+    return json.dumps(value, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
+
+
+@st.composite
+def valid_row(draw: st.DrawFn, count: int, label: bool | None = None) -> tuple[bytes, dict[str, Any]]:
+    """(line, the record it means: {"id", "features" as floats, "label"? as a float}); `label` None: maybe one."""
+    row = draw(st.dictionaries(st.text(max_size=6).filter(lambda key: key not in _ROW_KEYS), JSON_VALUES, max_size=2))
+    row["id"] = draw(CLEAN_TEXT | st.text(min_size=128, max_size=128))  # st.text never draws a surrogate
+    row["features"] = draw(feature_vectors(count))
+    record = {"id": row["id"], "features": [float(value) for value in row["features"]]}
+    if draw(st.booleans()) if label is None else label:
+        row["label"] = draw(LABEL_VALUES)
+        record["label"] = float(row["label"])
+    return _dumps(row, draw), record
+
+
+@st.composite
+def invalid_row(draw: st.DrawFn, count: int) -> bytes:
+    """A line the row rules reject, whatever the draw (with or without a label required)."""
+    good: dict[str, Any] = {"id": "r", "features": list(range(1, count + 1)), "label": 1}
+    kind = draw(st.sampled_from(["text", "utf8", "not_object", "nan", "id", "features", "label", "lone"]))
+    if kind == "text":
+        return b"#" + draw(st.text(max_size=20).map(lambda text: text.replace("\n", " "))).encode()
+    if kind == "utf8":
+        return b"\xff" + draw(st.binary(max_size=10)).replace(b"\n", b"")
+    if kind == "not_object":
+        return _dumps(draw(JSON_VALUES.filter(lambda value: not isinstance(value, dict))), draw)
+    if kind == "nan":
+        non_finite = draw(NON_FINITE)
+        return json.dumps({**good, "features": [non_finite] * count}).encode()  # NaN/Infinity literals
+    if kind == "id":
+        bad_id = st.sampled_from(["", "x" * 129]) | TEXT_WITH_LONE_SURROGATE
+        bad_id |= JSON_VALUES.filter(lambda value: not isinstance(value, str))
+        return _dumps({**good, "id": draw(bad_id)}, draw)
+    if kind == "features":
+        return _dumps({**good, "features": draw(bad_feature_vectors(count))}, draw)
+    if kind == "label":
+        unlabelled = json.dumps({"id": good["id"], "features": good["features"]})
+        return (unlabelled[:-1] + ', "label": ' + draw(BAD_LABEL_TEXTS) + "}").encode()
+    extra = draw(TEXT_WITH_LONE_SURROGATE)  # in a key or value the row rules drop
+    return _dumps({**good, **draw(st.sampled_from([{"note": extra}, {extra: 0}]))}, draw)
+
+
+@st.composite
+def raw_object(
+    draw: st.DrawFn, count: int, *, require_label: bool = False
+) -> tuple[bytes, list[tuple[int, dict[str, Any] | None]]]:
+    """(object body, [(line number, expected record or None for a rejected row)]); blank lines are not listed.
+
+    With `require_label`, a row without a label is one of the rejected rows.
+    """
+    lines, rows = [], []
+    for kind in draw(st.lists(st.sampled_from(["valid", "valid", "invalid", "blank"]), min_size=1, max_size=15)):
+        if kind == "blank":
+            lines.append(draw(st.sampled_from([b"", b"  ", b"\t", b"\r"])))
+            continue
+        if kind == "valid":
+            line, parsed = draw(valid_row(count, label=True if require_label else None))
+        elif require_label and draw(st.booleans()):
+            line, parsed = draw(valid_row(count, label=False))[0], None
+        else:
+            line, parsed = draw(invalid_row(count)), None
+        lines.append(line)
+        rows.append((len(lines), parsed))
+    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
+    bom = draw(st.sampled_from([b"", b"\xef\xbb\xbf"]))
+    return bom + eol.join(lines) + draw(st.sampled_from([b"", eol])), rows

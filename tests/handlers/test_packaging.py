@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 LAMBDA_SRC = Path(__file__).resolve().parents[2] / "lambda_src"
-FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift")
+FUNCTIONS = ("preprocess", "inference", "stream_consumer", "evaluate", "traffic_shift", "validate", "approval")
 # boto3 and what it pulls in: all present in the python3.12 Lambda runtime.
 RUNTIME_PROVIDED = {"boto3", "botocore", "s3transfer", "jmespath", "dateutil", "urllib3", "six"}
 # certifi: botocore uses it when installed and falls back to its bundled CA file; __mp_main__: multiprocessing's

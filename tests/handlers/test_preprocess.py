@@ -72,6 +72,8 @@ def test_valid_rows_are_normalised_and_malformed_rows_rejected_with_reasons(
         "key": "incoming/2026/batch.jsonl",
         "processed": 2,
         "rejected": 7,
+        "training_rows": 0,
+        "validation_rows": 0,
         "drift": 2.0,
         "status": "ok",
     }
@@ -275,6 +277,8 @@ def test_lone_surrogate_row_is_rejected_and_the_good_rows_are_written(
         "key": "s.jsonl",
         "processed": 2,
         "rejected": 3,
+        "training_rows": 0,
+        "validation_rows": 0,
         "drift": None,
         "status": "ok",
     }
@@ -372,4 +376,159 @@ def test_malformed_event_raises_a_clear_error_and_writes_nothing(
         preprocess.handler(event, lambda_context)
     assert str(raised.value).startswith(message)
     assert isinstance(raised.value, ValueError)
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0
+
+
+# --- training CSVs (SageMaker built-in XGBoost: headerless, label first) -----------------------------------------
+
+
+def _csv_lines(s3: Any, key: str) -> list[str]:
+    body = s3.get_object(Bucket=PROCESSED_BUCKET, Key=key)["Body"].read().decode("ascii")
+    assert body == "" or body.endswith("\n")
+    return body.split("\n")[:-1]
+
+
+def test_labelled_rows_become_train_and_validation_csv_split_by_id(
+    s3: Any, lambda_context: FakeLambdaContext, stdout_json: Callable
+) -> None:
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="baseline/feature_stats.json", Body=json.dumps(BASELINE).encode())
+    rows = [
+        json.dumps({"id": "a", "features": [1, 2, 3, 4], "label": 1}),  # line 1: train (shard 50)
+        json.dumps({"id": "r9", "features": [2, 4, 3, 8], "label": 0.25}),  # line 2: validation (shard 3)
+        json.dumps({"id": "b", "features": [5, 6, 5, 8]}),  # line 3: no label → processed/ only
+        json.dumps({"id": "c", "features": [1, 2, 3, 4], "label": "1"}),  # line 4
+        json.dumps({"id": "d", "features": [1, 2, 3, 4], "label": True}),  # line 5
+        json.dumps({"id": "e", "features": [1, 2, 3, 4], "label": None}),  # line 6
+        '{"id": "f", "features": [1, 2, 3, 4], "label": 1e400}',  # line 7: parses to Infinity
+        '{"id": "g", "features": [1, 2, 3, 4], "label": ' + "9" * 400 + "}",  # line 8: no float holds it
+        json.dumps({"id": "row-5", "features": [1.5, 2, 3, 4.5], "label": -3}),  # line 9: validation (shard 16)
+        json.dumps({"id": "r1", "features": [0, 1, 2, 3], "label": 0}),  # line 10: train (shard 41)
+    ]
+    _put_raw(s3, "incoming/2026/batch.jsonl", rows)
+
+    summary = preprocess.handler(_eventbridge("incoming/2026/batch.jsonl"), lambda_context)
+
+    assert summary == {
+        "bucket": RAW_BUCKET,
+        "key": "incoming/2026/batch.jsonl",
+        "processed": 5,
+        "rejected": 5,
+        "training_rows": 2,
+        "validation_rows": 2,
+        "drift": summary["drift"],
+        "status": "ok",
+    }
+    # processed/ keeps its layout: no label there.
+    assert _read_lines(s3, "processed/incoming/2026/batch.jsonl") == [
+        {"id": "a", "features": [0.0, 0.0, 3.0, 0.0]},
+        {"id": "r9", "features": [1.0, 1.0, 3.0, 1.0]},
+        {"id": "b", "features": [4.0, 2.0, 5.0, 1.0]},
+        {"id": "row-5", "features": [0.5, 0.0, 3.0, 0.125]},
+        {"id": "r1", "features": [-1.0, -0.5, 2.0, -0.25]},
+    ]
+    assert _csv_lines(s3, "training/train/incoming/2026/batch.csv") == [
+        "1.0,0.0,0.0,3.0,0.0",
+        "0.0,-1.0,-0.5,2.0,-0.25",
+    ]
+    assert _csv_lines(s3, "training/validation/incoming/2026/batch.csv") == [
+        "0.25,1.0,1.0,3.0,1.0",
+        "-3.0,0.5,0.0,3.0,0.125",
+    ]
+    rejected = _read_lines(s3, "rejected/incoming/2026/batch.jsonl")
+    assert [(r["line"], r["reason"]) for r in rejected] == [(n, "label must be a finite number") for n in range(4, 9)]
+    [emf] = emf_documents(stdout_json())
+    assert (emf["RecordsProcessed"], emf["RecordsRejected"]) == (5, 5)
+
+
+def test_csv_numbers_are_exact(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    label, features = 1 / 3, [0.1, 1e-300, -2.5e124, 10**18]
+    _put_raw(s3, "exact.jsonl", [json.dumps({"id": "a", "features": features, "label": label})])
+
+    summary = preprocess.handler(_eventbridge("exact.jsonl"), lambda_context)
+
+    assert (summary["training_rows"], summary["validation_rows"]) == (1, 0)
+    [line] = _csv_lines(s3, "training/train/exact.csv")
+    assert line == "0.3333333333333333,0.1,1e-300,-2.5e+124,1e+18"
+    assert [float(value) for value in line.split(",")] == [label, *[float(value) for value in features]]
+
+
+@pytest.mark.parametrize(
+    ("key", "csv_key"),
+    [
+        ("batch.jsonl", "batch.csv"),
+        ("in/2026/batch.json", "in/2026/batch.csv"),
+        ("in/batch.txt", "in/batch.txt.csv"),
+        ("in/batch.jsonl.gz", "in/batch.jsonl.gz.csv"),
+        ("in/BATCH.JSONL", "in/BATCH.JSONL.csv"),
+    ],
+)
+def test_csv_files_are_always_written_and_named_after_the_raw_key(
+    key: str, csv_key: str, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    _put_raw(s3, key, [json.dumps({"id": "a", "features": [1, 2, 3, 4]})])  # no label: both CSVs empty
+
+    summary = preprocess.handler(_eventbridge(key), lambda_context)
+
+    assert (summary["processed"], summary["training_rows"], summary["validation_rows"]) == (1, 0, 0)
+    for channel in ("train", "validation"):
+        written = s3.get_object(Bucket=PROCESSED_BUCKET, Key=f"training/{channel}/{csv_key}")
+        assert written["Body"].read() == b""
+        assert written["ContentType"] == "text/csv"
+    keys = {item["Key"] for item in s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["Contents"]}
+    assert keys == {
+        f"processed/{key}",
+        f"rejected/{key}",
+        f"training/train/{csv_key}",
+        f"training/validation/{csv_key}",
+    }
+
+
+def test_a_labelled_row_rejected_for_its_z_score_is_in_no_csv(s3: Any, lambda_context: FakeLambdaContext) -> None:
+    baseline = {"means": [0, 0, 0, 0], "stds": [1e-300, 1, 1, 1]}
+    s3.put_object(Bucket=ARTIFACTS_BUCKET, Key="baseline/feature_stats.json", Body=json.dumps(baseline).encode())
+    rows = [
+        json.dumps({"id": "a", "features": [1e10, 2, 3, 4], "label": 1}),
+        json.dumps({"id": "b", "features": [0, 2, 3, 4], "label": 0}),
+    ]
+    _put_raw(s3, "z.jsonl", rows)
+
+    summary = preprocess.handler(_eventbridge("z.jsonl"), lambda_context)
+
+    assert (summary["processed"], summary["rejected"], summary["training_rows"]) == (1, 1, 1)
+    assert _csv_lines(s3, "training/train/z.csv") == ["0.0,0.0,2.0,3.0,4.0"]
+    assert _csv_lines(s3, "training/validation/z.csv") == []
+
+
+def test_the_split_is_stable_and_close_to_the_validation_percent() -> None:
+    records = [{"id": f"row-{i}", "features": [0.0], "label": 1.0} for i in range(5000)]
+    train, validation = preprocess.training_split(records)
+    assert len(train) + len(validation) == 5000
+    assert 0.18 < len(validation) / 5000 < 0.22
+    assert preprocess.training_split(records) == (train, validation)
+    assert preprocess.VALIDATION_PERCENT == 20
+
+
+def test_a_refused_object_writes_no_csv(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    monkeypatch.setenv("MAX_OBJECT_BYTES", "10")
+    _put_raw(s3, "big.jsonl", [json.dumps({"id": "a", "features": [1, 2, 3, 4], "label": 1})])
+
+    summary = preprocess.handler(_eventbridge("big.jsonl"), lambda_context)
+
+    assert summary["status"] == "failed"
+    assert (summary["training_rows"], summary["validation_rows"]) == (0, 0)
+    assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0
+
+
+def test_a_missing_raw_bucket_still_raises_for_the_retry(
+    monkeypatch: pytest.MonkeyPatch, s3: Any, lambda_context: FakeLambdaContext
+) -> None:
+    # Real S3 answers HeadObject on a missing bucket with a bare 404, like a missing key: GetObject tells them apart.
+    def head_object(**_: Any) -> Any:
+        raise ClientError({"Error": {"Code": "404", "Message": "Not Found"}}, "HeadObject")
+
+    monkeypatch.setattr(aws.client("s3"), "head_object", head_object)
+    with pytest.raises(ClientError, match="NoSuchBucket"):
+        preprocess.handler(_eventbridge("k.jsonl", bucket="mlp-no-such-raw-bucket"), lambda_context)
     assert s3.list_objects_v2(Bucket=PROCESSED_BUCKET)["KeyCount"] == 0

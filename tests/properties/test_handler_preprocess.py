@@ -1,13 +1,16 @@
 """preprocess, property-based: one bad row never costs a good one, and the output is always strict JSON.
 
-For any object mixing valid rows with invalid ones (not JSON, invalid UTF-8, lone surrogates, NaN, wrong types, bad
-ids or features, blank lines, a BOM, CRLF) and any baseline (none, ordinary, degenerate: std 0 or 1e-300, means at
-±1e125; or unusable), every valid row whose z-scores are finite is in processed/<key> in order, every other row is in
-rejected/<key> with its line number and counted, and neither file holds NaN or Infinity.
+For any object mixing valid rows (with or without a label) with invalid ones (not JSON, invalid UTF-8, lone
+surrogates, NaN, wrong types, bad ids, features or labels, blank lines, a BOM, CRLF) and any baseline (none,
+ordinary, degenerate: std 0 or 1e-300, means at ±1e125; or unusable), every valid row whose z-scores are finite is in
+processed/<key> in order, every other row is in rejected/<key> with its line number and counted, and neither file
+holds NaN or Infinity. Every such row with a label is also in exactly one training CSV (label, z-scores; exact
+numbers), the one its id hashes to.
 """
 
 from __future__ import annotations
 
+import hashlib
 import itertools
 import json
 import math
@@ -19,57 +22,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from tests.handlers.fakes import ARTIFACTS_BUCKET, FEATURE_COUNT, PROCESSED_BUCKET, RAW_BUCKET, FakeLambdaContext
-from tests.handlers.strategies import (
-    CLEAN_TEXT,
-    HOSTILE_VALUES,
-    JSON_VALUES,
-    TEXT_WITH_LONE_SURROGATE,
-    bad_feature_vectors,
-    examples,
-    feature_vectors,
-    mutated,
-)
+from tests.handlers.strategies import HOSTILE_VALUES, examples, mutated, raw_object
 
 pytestmark = pytest.mark.usefixtures("handler_env")
 
 BASELINE_KEY = "baseline/feature_stats.json"
 UNSCALABLE = "features[{}] is not finite once z-scored against the baseline"
 _keys = itertools.count()
-
-
-def _dumps(value: Any, draw: st.DrawFn) -> bytes:
-    return json.dumps(value, ensure_ascii=draw(st.booleans())).encode("utf-8", "surrogatepass")
-
-
-@st.composite
-def valid_row(draw: st.DrawFn) -> tuple[bytes, dict[str, Any]]:
-    row = draw(st.dictionaries(st.text(max_size=6), JSON_VALUES, max_size=2))
-    row["id"] = draw(CLEAN_TEXT | st.text(min_size=128, max_size=128))  # st.text never draws a surrogate
-    row["features"] = draw(feature_vectors(FEATURE_COUNT))
-    return _dumps(row, draw), {"id": row["id"], "features": [float(value) for value in row["features"]]}
-
-
-@st.composite
-def invalid_row(draw: st.DrawFn) -> bytes:
-    good = {"id": "r", "features": [1, 2, 3, 4]}
-    kind = draw(st.sampled_from(["text", "utf8", "not_object", "nan", "id", "features", "lone"]))
-    if kind == "text":
-        return b"#" + draw(st.text(max_size=20).map(lambda text: text.replace("\n", " "))).encode()
-    if kind == "utf8":
-        return b"\xff" + draw(st.binary(max_size=10)).replace(b"\n", b"")
-    if kind == "not_object":
-        return _dumps(draw(JSON_VALUES.filter(lambda value: not isinstance(value, dict))), draw)
-    if kind == "nan":
-        non_finite = draw(st.sampled_from([math.nan, math.inf, -math.inf]))
-        return json.dumps({**good, "features": [1, 2, non_finite, 4]}).encode()  # NaN/Infinity literals
-    if kind == "id":
-        bad_id = st.sampled_from(["", "x" * 129]) | TEXT_WITH_LONE_SURROGATE
-        bad_id |= JSON_VALUES.filter(lambda value: not isinstance(value, str))
-        return _dumps({**good, "id": draw(bad_id)}, draw)
-    if kind == "features":
-        return _dumps({**good, "features": draw(bad_feature_vectors(FEATURE_COUNT))}, draw)
-    extra = draw(TEXT_WITH_LONE_SURROGATE)  # in a key or value the preprocessor drops
-    return _dumps({**good, **draw(st.sampled_from([{"note": extra}, {extra: 0}]))}, draw)
 
 
 _STD = st.floats(min_value=1e-3, max_value=1e6) | st.sampled_from([0.0, 1e-300, 5e-324, 1e125])
@@ -79,22 +38,6 @@ BASELINES = st.none() | st.fixed_dictionaries({"means": st.lists(_MEAN, **_VECTO
 UNUSABLE_BASELINES = st.sampled_from(
     [b'{"means": [NaN, 0, 0, 0], "stds": [1, 1, 1, 1]}', b'{"means": [0, 0, 0, 0], "stds": [1, -1, 1, 1]}', b"[]"]
 )
-
-
-@st.composite
-def raw_object(draw: st.DrawFn) -> tuple[bytes, list[tuple[int, dict[str, Any] | None]]]:
-    """(object body, [(line number, expected parsed row or None for an invalid row)]); blank lines are not listed."""
-    lines, rows = [], []
-    for kind in draw(st.lists(st.sampled_from(["valid", "valid", "invalid", "blank"]), min_size=1, max_size=15)):
-        if kind == "blank":
-            lines.append(draw(st.sampled_from([b"", b"  ", b"\t", b"\r"])))
-            continue
-        line, parsed = draw(valid_row()) if kind == "valid" else (draw(invalid_row()), None)
-        lines.append(line)
-        rows.append((len(lines), parsed))
-    eol = draw(st.sampled_from([b"\n", b"\r\n"]))
-    bom = draw(st.sampled_from([b"", b"\xef\xbb\xbf"]))
-    return bom + eol.join(lines) + draw(st.sampled_from([b"", eol])), rows
 
 
 def _z_scores(features: list[float], baseline: dict[str, list[float]] | None) -> list[float]:
@@ -115,8 +58,19 @@ def _strict_rows(s3: Any, key: str) -> list[dict[str, Any]]:
     return [json.loads(line, parse_constant=refuse) for line in body.split("\n")[:-1]]
 
 
+def _csv_rows(s3: Any, key: str) -> list[list[float]]:
+    body = s3.get_object(Bucket=PROCESSED_BUCKET, Key=key)["Body"].read().decode("ascii")
+    assert body == "" or body.endswith("\n")
+    return [[float(value) for value in line.split(",")] for line in body.split("\n")[:-1]]
+
+
+def _in_validation(record_id: str) -> bool:
+    """The oracle of the split: the first 8 bytes of SHA-256(id), big-endian, mod 100 below 20."""
+    return int.from_bytes(hashlib.sha256(record_id.encode("utf-8")).digest()[:8], "big") % 100 < 20
+
+
 @examples(60)
-@given(case=raw_object(), baseline=BASELINES | UNUSABLE_BASELINES)
+@given(case=raw_object(FEATURE_COUNT), baseline=BASELINES | UNUSABLE_BASELINES)
 def test_every_valid_row_is_processed_every_invalid_row_counted_and_the_output_is_strict_json(
     case: tuple[bytes, list[tuple[int, dict[str, Any] | None]]], baseline: Any, s3: Any
 ) -> None:
@@ -135,6 +89,7 @@ def test_every_valid_row_is_processed_every_invalid_row_counted_and_the_output_i
     )
 
     expected, rejected_lines, unscalable = [], [], {}
+    channels: dict[str, list[list[float]]] = {"train": [], "validation": []}
     for number, parsed in rows:
         if parsed is None:
             rejected_lines.append(number)
@@ -144,9 +99,14 @@ def test_every_valid_row_is_processed_every_invalid_row_counted_and_the_output_i
         if bad:
             rejected_lines.append(number)
             unscalable[number] = UNSCALABLE.format(bad[0])
-        else:
-            expected.append({"id": parsed["id"], "features": z})
+            continue
+        expected.append({"id": parsed["id"], "features": z})
+        if "label" in parsed:
+            channels["validation" if _in_validation(parsed["id"]) else "train"].append([parsed["label"], *z])
     assert (summary["status"], summary["processed"], summary["rejected"]) == ("ok", len(expected), len(rejected_lines))
+    assert (summary["training_rows"], summary["validation_rows"]) == tuple(map(len, channels.values()))
+    for channel, csv_rows in channels.items():
+        assert _csv_rows(s3, f"training/{channel}/{key.removesuffix('.jsonl')}.csv") == csv_rows
     assert summary["drift"] is None or math.isfinite(summary["drift"])
     assert _strict_rows(s3, f"processed/{key}") == expected
     rejected = _strict_rows(s3, f"rejected/{key}")

@@ -44,6 +44,10 @@ SET_BUT_UNREAD: dict[tuple[str, str], str] = {
     ("evaluate", "ENVIRONMENT"): f"{_RESERVED}; evaluate emits no EMF metric (ENVIRONMENT is its only dimension)",
     ("traffic_shift", "METRICS_NAMESPACE"): f"{_RESERVED}; traffic_shift emits no EMF metric",
     ("traffic_shift", "ENVIRONMENT"): f"{_RESERVED}; traffic_shift emits no EMF metric (nor any dimension)",
+    ("validate", "METRICS_NAMESPACE"): f"{_RESERVED}; validate emits no EMF metric (the workflow reports its outcome)",
+    ("validate", "ENVIRONMENT"): f"{_RESERVED}; validate emits no EMF metric (ENVIRONMENT is its only dimension)",
+    ("approval", "METRICS_NAMESPACE"): f"{_RESERVED}; approval emits no EMF metric (decisions are in the registry)",
+    ("approval", "ENVIRONMENT"): f"{_RESERVED}; approval emits no EMF metric (ENVIRONMENT is its only dimension)",
 }
 
 _HANDLER = re.compile(r"(?P<fn>[a-z_][a-z0-9_]*)\.handler")

@@ -152,8 +152,14 @@ def test_key_policies_name_root_admin_and_scope_services(dev):
         "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{ACCOUNT_REF}:log-group:*"}
     }
     for name in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
-        assert services[name]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_REF}}
         assert services[name]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
+    assert services["cloudwatch.amazonaws.com"]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_REF}}
+    # EventBridge-to-encrypted-topic deliveries carry no source keys (SNS Developer Guide; see publisher_grant): its
+    # statement is narrowed by the SNS encryption context instead (exact values: tests/unit/test_event_rules.py).
+    events = services["events.amazonaws.com"]
+    assert "aws:Source" not in json.dumps(events)
+    assert list(events["Condition"]) == ["ArnLikeIfExists"]
+    assert list(events["Condition"]["ArnLikeIfExists"]) == ["kms:EncryptionContext:aws:sns:topicArn"]
 
 
 def _key_stack(tmp_path, **props):

@@ -14,7 +14,7 @@ from cdktf import App, LocalBackend, TerraformStack
 from pydantic import ValidationError
 
 from constructs.aws_modules import aws
-from constructs.functions import FunctionName, Functions, FunctionsProps, FunctionsSettings
+from constructs.functions import ANSWER_TASKS_SID, FunctionName, Functions, FunctionsProps, FunctionsSettings
 from constructs.lambda_function import XRAY_SID, LambdaFunction, LambdaFunctionProps
 from constructs.log_group import LogsSettings
 from constructs.naming import Naming
@@ -195,7 +195,7 @@ def test_packaging_refuses_an_unknown_function():
 # --- resources and exact values ----------------------------------------------------------------------------------
 
 
-def test_five_of_each_resource(phase_one):
+def test_seven_of_each_resource(phase_one):
     counts = {
         rtype: len(of_type(phase_one.stack, rtype))
         for rtype in (
@@ -206,7 +206,7 @@ def test_five_of_each_resource(phase_one):
             "aws_sqs_queue",
         )
     }
-    assert counts == dict.fromkeys(counts, 5)
+    assert counts == dict.fromkeys(counts, 7)
     assert set(phase_one.stack["resource"]) == set(counts)  # no mapping, API or permission is built here
 
 
@@ -341,7 +341,10 @@ DATA_KEY_GRANT = {"UseDataKey": (["kms:Decrypt", "kms:GenerateDataKey"], [DATA_K
 OWN_GRANTS_PHASE_ONE: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     "preprocess": {
         "ReadRawObjects": (["s3:GetObject"], [f"{RAW}/*"]),
-        "WriteProcessedAndRejected": (["s3:PutObject"], [f"{PROCESSED}/processed/*", f"{PROCESSED}/rejected/*"]),
+        "WriteProcessedRejectedAndTraining": (
+            ["s3:PutObject"],
+            [f"{PROCESSED}/processed/*", f"{PROCESSED}/rejected/*", f"{PROCESSED}/training/*"],
+        ),
         "ReadBaseline": (["s3:GetObject"], [f"{ARTIFACTS}/baseline/feature_stats.json"]),
         "ListModelArtifactsForNoSuchKey": (["s3:ListBucket"], [ARTIFACTS]),
         **DATA_KEY_GRANT,
@@ -368,6 +371,15 @@ OWN_GRANTS_PHASE_ONE: dict[str, dict[str, tuple[list[str], list[str]]]] = {
     },
     "evaluate": {},
     "traffic_shift": {},
+    "validate": {
+        "ReadRawObjects": (["s3:GetObject"], [f"{RAW}/*"]),
+        "DecryptRawObjects": (["kms:Decrypt"], [DATA_KEY]),
+    },
+    "approval": {
+        "DecideModelVersions": (["dynamodb:GetItem", "dynamodb:UpdateItem"], [REGISTRY]),
+        **DATA_KEY_GRANT,
+        "AnswerWorkflowTasksNoResourceLevelPermissions": (["states:SendTaskFailure", "states:SendTaskSuccess"], ["*"]),
+    },
 }
 ENDPOINT_GRANTS = {
     "inference": {"InvokeEndpoint": (["sagemaker:InvokeEndpoint"], [ENDPOINT])},
@@ -423,14 +435,18 @@ def test_phase_two_grants_invoke_endpoint_on_exactly_the_endpoint(phase_two):
 
 
 @pytest.mark.parametrize("phase", ["phase_one", "phase_two"])
-def test_every_resource_is_a_specific_arn_except_the_named_xray_statement(request, phase):
+def test_every_resource_is_a_specific_arn_except_the_named_wildcard_statements(request, phase):
     stack = request.getfixturevalue(phase).stack
     statements = _all_statements(stack)
     assert len(statements) > 20
+    wildcards = {
+        XRAY_SID: ["xray:PutTelemetryRecords", "xray:PutTraceSegments"],
+        ANSWER_TASKS_SID: ["states:SendTaskFailure", "states:SendTaskSuccess"],
+    }
     for logical_id, statement in statements:
         assert statement["Effect"] == "Allow", logical_id
-        if statement["Sid"] == XRAY_SID:
-            assert statement["Action"] == ["xray:PutTelemetryRecords", "xray:PutTraceSegments"], logical_id
+        if statement["Sid"] in wildcards:
+            assert statement["Action"] == wildcards[statement["Sid"]], logical_id
             assert statement["Resource"] == ["*"], logical_id
             continue
         for resource in statement["Resource"]:
@@ -489,6 +505,8 @@ def test_settings_override_the_secure_defaults(tmp_path):
         "stream_consumer": None,
         "evaluate": 3,
         "traffic_shift": None,
+        "validate": None,
+        "approval": None,
     }
     assert body["environment"]["variables"]["LOG_LEVEL"] == "DEBUG"
     assert body["environment"]["variables"]["METRIC_GOAL"] == "minimize"
@@ -504,6 +522,8 @@ def test_constructs_expose_their_attributes(phase_one):
         functions.stream_consumer,
         functions.evaluate,
         functions.traffic_shift,
+        functions.validate,
+        functions.approval,
     )
     for attribute in (
         "function",
@@ -567,7 +587,8 @@ def test_invalid_function_settings_are_reported_together():
         ("reserved_concurrency", "inference"): "Input should be greater than or equal to 1",  # 0 stops the function
         ("reserved_concurrency", "evaluate"): "Input should be less than or equal to 1000",
         ("reserved_concurrency", "train", "[key]"): (
-            "Input should be 'preprocess', 'inference', 'stream_consumer', 'evaluate' or 'traffic_shift'"
+            "Input should be 'preprocess', 'inference', 'stream_consumer', 'evaluate', 'traffic_shift', 'validate' "
+            "or 'approval'"
         ),
         ("account_concurrency_limit",): "Input should be greater than or equal to 1",
         ("log_level",): "Input should be 'DEBUG', 'INFO', 'WARNING' or 'ERROR'",

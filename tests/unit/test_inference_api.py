@@ -22,6 +22,9 @@ STACK = "inference-api-test"
 FUNCTION_NAME = "mlpipe-inference-dev"
 FUNCTION_ARN = f"arn:aws:lambda:us-east-1:123456789012:function:{FUNCTION_NAME}"
 INVOKE_ARN = f"arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/{FUNCTION_ARN}/invocations"
+APPROVAL_NAME = "mlpipe-approval-dev"
+APPROVAL_ARN = "arn:aws:lambda:us-east-1:123456789012:function:mlpipe-approval-dev"
+APPROVAL_INVOKE_ARN = "arn:aws:apigateway:us-east-1:lambda:path/2015-03-31/functions/" + APPROVAL_ARN + "/invocations"
 OPS_KEY_ARN = "arn:aws:kms:us-east-1:123456789012:key/11111111-2222-3333-4444-555555555555"
 FEATURES = "method.request.querystring.features"
 
@@ -53,6 +56,7 @@ def _props(**overrides: Any) -> InferenceApiProps:
     return InferenceApiProps(
         deployment=Deployment(Naming("mlpipe", "dev"), "123456789012", "us-east-1"),
         inference_function=FunctionRef(FUNCTION_NAME, FUNCTION_ARN, INVOKE_ARN),
+        approval_function=FunctionRef(APPROVAL_NAME, APPROVAL_ARN, APPROVAL_INVOKE_ARN),
         ops_key=KeyRef(OPS_KEY_ARN),
         settings=ApiSettings(**overrides),
         logs=LogsSettings(retention_days=retention),
@@ -173,11 +177,12 @@ def test_rest_api_is_regional_with_api_keys_from_the_header(enabled):
     assert api["api_key_source"] == "HEADER"
 
 
-def test_routes_are_exactly_the_four_documented_methods(enabled):
+def test_routes_are_exactly_the_five_documented_methods(enabled):
     assert set(_methods(enabled.stack)) == {
         ("predict", "POST"),
         ("predict", "GET"),
         ("models", "GET"),
+        ("approvals", "POST"),
         ("health", "GET"),
     }
 
@@ -188,15 +193,33 @@ def test_resources_hang_off_the_root(enabled):
     assert parents == {_ref("aws_api_gateway_rest_api", api, "root_resource_id")}
 
 
-def test_every_route_but_health_requires_an_api_key(enabled):
+def test_every_route_but_health_and_approvals_requires_an_api_key(enabled):
     required = {key: body["api_key_required"] for key, body in _methods(enabled.stack).items()}
     assert required == {
         ("predict", "POST"): True,
         ("predict", "GET"): True,
         ("models", "GET"): True,
+        ("approvals", "POST"): False,
         ("health", "GET"): False,
     }
-    assert {body["authorization"] for body in _methods(enabled.stack).values()} == {"NONE"}
+    authorization = {key: body["authorization"] for key, body in _methods(enabled.stack).items()}
+    assert authorization == {
+        ("predict", "POST"): "NONE",
+        ("predict", "GET"): "NONE",
+        ("models", "GET"): "NONE",
+        ("approvals", "POST"): "AWS_IAM",  # reviewers sign with IAM: an API key holder cannot approve a model
+        ("health", "GET"): "NONE",
+    }
+
+
+def test_approvals_proxy_to_the_approval_function_with_a_validated_body(enabled):
+    integration = _integrations(enabled.stack)[("approvals", "POST")]
+    assert (integration["type"], integration["uri"]) == ("AWS_PROXY", APPROVAL_INVOKE_ARN)
+    model = by_path(enabled.stack, "aws_api_gateway_model", "/model-ApprovalRequest")
+    schema = json.loads(model["schema"])
+    assert schema["required"] == ["model_name", "version", "decision"]
+    assert schema["properties"]["decision"] == {"type": "string", "enum": ["approve", "reject"]}
+    assert schema["additionalProperties"] is False
 
 
 def test_inference_routes_are_lambda_proxy_integrations(enabled):
@@ -334,6 +357,7 @@ def test_only_get_predict_is_cached_keyed_by_the_features_query_string(enabled):
         ("predict", "GET"): [FEATURES],
         ("predict", "POST"): None,
         ("models", "GET"): None,
+        ("approvals", "POST"): None,
         ("health", "GET"): None,
     }
 
@@ -571,13 +595,16 @@ def test_deployment_is_replaced_create_before_destroy_after_every_route_exists(e
 def test_lambda_permissions_are_scoped_to_the_api_stage_method_and_path(enabled):
     execution_arn = _ref("aws_api_gateway_rest_api", _rest_api(enabled.stack), "execution_arn")
     permissions = of_type(enabled.stack, "aws_lambda_permission").values()
-    assert sorted(p["source_arn"] for p in permissions) == sorted(
-        [f"{execution_arn}/v1/POST/predict", f"{execution_arn}/v1/GET/predict", f"{execution_arn}/v1/GET/models"]
-    )
+    targets = {p["source_arn"]: p["function_name"] for p in permissions}
+    assert targets == {
+        f"{execution_arn}/v1/POST/predict": FUNCTION_NAME,
+        f"{execution_arn}/v1/GET/predict": FUNCTION_NAME,
+        f"{execution_arn}/v1/GET/models": FUNCTION_NAME,
+        f"{execution_arn}/v1/POST/approvals": APPROVAL_NAME,
+    }
     for permission in permissions:
         assert permission["principal"] == "apigateway.amazonaws.com"
         assert permission["action"] == "lambda:InvokeFunction"
-        assert permission["function_name"] == FUNCTION_NAME
 
 
 def test_exposes_the_stage_url_the_key_id_and_the_execution_arn(enabled):

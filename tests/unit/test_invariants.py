@@ -16,7 +16,13 @@ from tests.support.synth import of_type, path_of, resources
 # permission for.
 WILDCARD_RESOURCE_TYPES = {"aws_kms_key": "a key policy's Resource '*' is the key itself"}
 WILDCARD_STATEMENTS = {
-    "XRayNoResourceLevelPermissions": "xray:PutTraceSegments/PutTelemetryRecords have no resource-level permissions",
+    "XRayNoResourceLevelPermissions": "xray:PutTraceSegments/PutTelemetryRecords (and, for Step Functions, "
+    "GetSamplingRules/GetSamplingTargets) have no resource-level permissions",
+    "AnswerWorkflowTasksNoResourceLevelPermissions": "states:SendTaskSuccess/SendTaskFailure have no resource types "
+    "(Service Authorization Reference); the task token names the one waiting task",
+    "LogDeliveryNoResourceLevelPermissions": "CloudWatch Logs' log-delivery actions a state machine's role needs for "
+    "its logging configuration have no resource-level permissions (Step Functions Developer Guide, IAM policies for "
+    "logging to CloudWatch Logs)",
     "EcrAuthTokenNoResourceLevelPermissions": "ecr:GetAuthorizationToken has no resource-level permissions",
     "PutSageMakerMetricsNoResourceLevelPermissions": "cloudwatch:PutMetricData has no resource-level permissions; "
     "the statement is limited by the cloudwatch:namespace condition to SageMaker's /aws/sagemaker/* namespaces",
@@ -30,10 +36,19 @@ SCOPED_NAME_TYPES = {
     "aws_api_gateway_model": "schema names are per API and must be alphanumeric",
     "aws_api_gateway_request_validator": "validator names are per API",
     "aws_api_gateway_stage": "the stage name is the URL path segment (v1)",
+    "aws_glue_catalog_table": "table names are per Glue database (and Athena-friendly: letters, digits, _)",
 }
 FIXED_NAME_PREFIXES = ("API-Gateway-Execution-Logs_",)  # API Gateway writes execution logs only to this group
 # Names AWS prefixes by convention; the rest of the name must follow ours.
-NAME_PREFIXES = ("/aws/lambda/", "/aws/sagemaker/Endpoints/", "/aws/apigateway/", "aws-waf-logs-", "/aws/vendedlogs/")
+NAME_PREFIXES = (
+    "/aws/lambda/",
+    "/aws/sagemaker/Endpoints/",
+    "/aws/apigateway/",
+    "aws-waf-logs-",
+    "/aws/vendedlogs/states/",
+    "/aws/vendedlogs/",
+    "/aws-glue/crawlers-role/",
+)
 REQUIRED_TAGS = {"Project", "Environment", "ManagedBy", "Repository"}
 ENV_REQUIRED_TAGS = REQUIRED_TAGS | {"Owner", "CostCenter"}
 STATEFUL = ("aws_s3_bucket", "aws_dynamodb_table", "aws_kinesis_stream")
@@ -178,6 +193,8 @@ def test_every_name_follows_the_convention(synthesized):
             if name.startswith(FIXED_NAME_PREFIXES):
                 continue
             name = next((name.removeprefix(p) for p in NAME_PREFIXES if name.startswith(p)), name)
+            if rtype == "aws_glue_catalog_database":  # Athena-friendly: underscores where our names have hyphens
+                name = name.replace("_", "-")
             # Bucket names are global: they carry the environment's deploy account and region.
             tail = f"-{account}-us-east-1" if rtype == "aws_s3_bucket" else ""
             pattern = rf"mlpipe-[a-z0-9-]+-{env}{tail}(/[a-z0-9-]+)*"

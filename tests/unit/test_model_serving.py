@@ -442,7 +442,7 @@ def test_an_explicit_image_uri_wins(synth_with):
     stack = synth_with(config)
     assert by_path(stack, "aws_sagemaker_model", "/model-A")["primary_container"]["image"] == image
     statements = policy_of(by_path(stack, "aws_iam_role_policy", "/execution-policy"))["Statement"]
-    pull = next(s for s in statements if s["Sid"] == "PullServingImages")
+    pull = next(s for s in statements if s["Sid"] == "PullImages")
     assert pull["Resource"] == ["arn:aws:ecr:us-east-1:999999999999:repository/fraud-model"]
 
 
@@ -556,7 +556,7 @@ def test_execution_role_policy_is_least_privilege(phase_one):
             "Condition": {"Bool": {"kms:GrantIsForAWSResource": "true"}},
         },
         {
-            "Sid": "PullServingImages",
+            "Sid": "PullImages",
             "Effect": "Allow",
             "Action": ["ecr:BatchGetImage", "ecr:GetDownloadUrlForLayer"],
             "Resource": ["arn:aws:ecr:us-east-1:683313688378:repository/sagemaker-xgboost"],
@@ -593,18 +593,26 @@ def test_alerts_topic_is_encrypted_with_the_ops_key(phase_one):
     assert topic["kms_master_key_id"] == OPS_KEY
 
 
-def test_only_this_accounts_alarms_and_rules_publish_and_only_over_tls(phase_one):
+def test_only_this_accounts_alarms_and_eventbridge_rules_publish_and_only_over_tls(phase_one):
     policy = by_path(phase_one, "aws_sns_topic_policy", "/alerts/policy")
     topic = ref(phase_one, "aws_sns_topic", "/alerts/topic", "arn")
     assert policy["arn"] == topic
     assert policy_of(policy)["Statement"] == [
         {
-            "Sid": "AllowAccountAlarmsAndRulesToPublish",
+            "Sid": "AllowAccountAlarmsToPublish",
             "Effect": "Allow",
-            "Principal": {"Service": ["cloudwatch.amazonaws.com", "events.amazonaws.com"]},
+            "Principal": {"Service": "cloudwatch.amazonaws.com"},
             "Action": "sns:Publish",
             "Resource": topic,
             "Condition": {"StringEquals": {"aws:SourceAccount": ACCOUNT}},
+        },
+        {
+            # EventBridge: no Condition block is supported in a topic policy (EventBridge User Guide)
+            "Sid": "AllowEventBridgeRulesToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "events.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic,
         },
         {
             "Sid": "DenyInsecureTransport",

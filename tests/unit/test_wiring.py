@@ -2,6 +2,7 @@
 
 import pytest
 
+from constructs.serving_rules import XGBOOST_IMAGES
 from stacks.config import ConfigError, parse_config
 from tests.support.synth import by_path, of_type, ref_id
 
@@ -56,6 +57,8 @@ def test_every_function_is_wired_with_the_deployed_names(dev):
         "mlpipe-stream-consumer-dev",
         "mlpipe-evaluate-dev",
         "mlpipe-traffic-shift-dev",
+        "mlpipe-validate-dev",
+        "mlpipe-approval-dev",
     }
     inference = by_path(dev, "aws_lambda_function", "/functions/inference/function")
     variables = inference["environment"]["variables"]
@@ -88,5 +91,10 @@ def test_region_without_builtin_image_needs_an_explicit_one(base_context):
         env["region"] = "mx-central-1"
 
     problems = _problems(base_context, far_region)
-    assert problems and all(p.startswith("environment 'staging', field 'sagemaker.variants.") for p in problems)
-    assert all("image_uri" in p for p in problems)
+    variants = [p for p in problems if p.startswith("environment 'staging', field 'sagemaker.variants.")]
+    assert variants and all("image_uri" in p for p in variants)
+    # the training and batch jobs run the same built-in image: the training section is reported too
+    assert [p for p in problems if p not in variants] == [
+        "environment 'staging', field 'training.image_uri': region 'mx-central-1' has no built-in XGBoost image; set "
+        "image_uri explicitly (regions with a built-in image: " + ", ".join(sorted(XGBOOST_IMAGES)) + ")"
+    ]
