@@ -9,10 +9,10 @@ configuration raises (ConfigError, which the workflow's Catch routes to NotifyFa
 from __future__ import annotations
 
 import functools
-import math
 from dataclasses import dataclass
 from typing import Any
 
+from mlp_common.features import finite_number
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.settings import env_choice, env_float, env_str
@@ -58,27 +58,13 @@ def metric_value(event: Any, name: str) -> Any:
     return found
 
 
-def finite_float(value: Any) -> float | None:
-    """The metric as a finite float, or None for a non-number (bools included), NaN/±Infinity or a huge int.
-
-    float(10**400) raises OverflowError: such an int is no more usable than Infinity.
-    """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return None
-    try:
-        number = float(value)
-    except OverflowError:
-        return None
-    return number if math.isfinite(number) else None
-
-
 def evaluate(event: Any, cfg: Settings) -> dict[str, Any]:
     result: dict[str, Any] = {"passed": False, "metric": cfg.metric_name, "threshold": cfg.threshold, "value": None}
     value = metric_value(event, cfg.metric_name)
     if value is _ABSENT:
         result["reason"] = f"metric {cfg.metric_name} missing from training job metrics"
         return result
-    value = finite_float(value)
+    value = finite_number(value)
     if value is None:
         result["reason"] = f"metric {cfg.metric_name} is not a finite number"
         return result

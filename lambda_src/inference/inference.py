@@ -6,8 +6,6 @@ Phase one (ENDPOINTS_ENABLED != "true"): predict routes answer 503 and record no
 
 from __future__ import annotations
 
-import base64
-import binascii
 import functools
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -25,14 +23,12 @@ from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
 from mlp_common.metrics import Metric, emit
 from mlp_common.predictions import prediction_item
-from mlp_common.responses import ApiError, api_request_id, json_response, run_api
+from mlp_common.responses import ApiError, api_request_id, json_response, request_body, run_api
 from mlp_common.settings import env_flag, env_int, env_str
 
 PHASE_ONE_MESSAGE = "model endpoint not enabled (phase one)"
 MODELS_LIMIT = 50
 REGISTRY_STATUS_INDEX = "by-status"  # as constructs/tables.py names it (tests/unit/test_contracts.py checks they agree)
-MAX_BODY_BYTES = 64 * 1024  # UTF-8 bytes; a feature vector is tiny, anything bigger is not a legitimate request
-_MAX_BASE64_CHARS = 4 * -(-MAX_BODY_BYTES // 3)  # base64 length of MAX_BODY_BYTES bytes
 
 logger = Logger("inference")
 
@@ -85,35 +81,8 @@ def route(event: dict[str, Any], request_id: str, cfg: Settings) -> dict[str, An
     raise ApiError(404, "route not found")
 
 
-def request_body(event: dict[str, Any]) -> str | bytes:
-    """The request body (bytes if it came base64-encoded), refused with 413 when over MAX_BODY_BYTES.
-
-    The limit counts UTF-8 bytes, not characters: 40,000 "é" are 80,000 bytes. A base64 body (binary media type) is
-    measured after decoding. "surrogatepass" measures a lone surrogate as the 3 bytes a lenient encoder would send,
-    instead of crashing the measurement; the JSON check refuses it afterwards.
-    """
-    body = event.get("body")
-    if not isinstance(body, str) or not body:
-        raise ApiError(400, "request body must be a JSON object with a 'features' list")
-    if event.get("isBase64Encoded"):
-        if len(body) > _MAX_BASE64_CHARS:  # always decodes to more than the limit: not worth decoding
-            raise ApiError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
-        try:
-            raw: str | bytes = base64.b64decode(body, validate=True)
-        except (binascii.Error, ValueError):
-            raise ApiError(400, "request body is not valid base64") from None
-        size = len(raw)
-    else:
-        raw = body
-        # A character is at least one byte: a body longer in characters is over the limit without encoding it.
-        size = len(body) if len(body) > MAX_BODY_BYTES else len(body.encode("utf-8", "surrogatepass"))
-    if size > MAX_BODY_BYTES:
-        raise ApiError(413, f"request body exceeds {MAX_BODY_BYTES} bytes")
-    return raw
-
-
 def features_from_body(event: dict[str, Any], count: int) -> list[float]:
-    raw = request_body(event)
+    raw = request_body(event, "request body must be a JSON object with a 'features' list")
     try:
         payload = loads_strict(raw)
     except LoneSurrogateError:

@@ -32,7 +32,7 @@ def test_body_limit_counts_utf8_bytes_not_characters(
     base64_body: bool, prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext
 ) -> None:
     body = '{"features": [1, 2, 3, 4], "pad": "' + "é" * 40_000 + '"}'  # 40,035 characters, 80,035 bytes
-    assert len(body) < inference.MAX_BODY_BYTES < len(body.encode())
+    assert len(body) < responses.MAX_BODY_BYTES < len(body.encode())
 
     response = inference.handler(api_event("POST", "/predict", body=body, base64_body=base64_body), lambda_context)
 
@@ -69,7 +69,7 @@ def test_base64_body_over_the_limit_is_refused_before_decoding(
     monkeypatch: pytest.MonkeyPatch, prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext
 ) -> None:
     decoded: list[Any] = []
-    monkeypatch.setattr(inference.base64, "b64decode", lambda *a, **k: decoded.append(a) or b"")
+    monkeypatch.setattr(responses.base64, "b64decode", lambda *a, **k: decoded.append(a) or b"")
     event = api_event("POST", "/predict", body="A" * 87_388)
     event["isBase64Encoded"] = True
 

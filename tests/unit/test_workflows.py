@@ -18,6 +18,7 @@ from constructs.workflow_definitions import (
 )
 from constructs.workflows import job_prefix_problems
 from stacks.config import ConfigError, parse_config
+from tests.support.asl import APPROVED_TRAINING_RUN
 from tests.support.synth import by_path, of_type, policy_of, ref_id
 
 DEV = "ml-pipeline-dev"
@@ -170,20 +171,7 @@ def test_training_runs_validate_preprocess_train_evaluate_register_approve_notif
         path.append(name)
         state = states[name]
         name = follow.get(name) or state.get("Next")
-    assert path == [
-        "NameVersion",
-        "HasNewUpload",
-        "ValidateData",
-        "Preprocess",
-        "PreprocessSucceeded",
-        "Train",
-        "Evaluate",
-        "MetricMeetsThreshold",
-        "RegisterModel",
-        "NotifyApprovalNeeded",
-        "WaitForApproval",
-        "NotifyRegistered",
-    ]
+    assert path == APPROVED_TRAINING_RUN
     assert states["NotifyRegistered"]["End"] is True
     assert states["HasNewUpload"]["Default"] == "Train"  # the schedule retrains on every processed file
 
