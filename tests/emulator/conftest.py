@@ -1,10 +1,12 @@
 """The local AWS emulator (moto server + our fixes, tests/emulator/server.py) on 127.0.0.1 and a free port."""
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,6 +37,24 @@ class Emulator:
             aws_secret_access_key=credentials["AWS_SECRET_ACCESS_KEY"],
             aws_session_token=credentials.get("AWS_SESSION_TOKEN"),
         )
+
+    def set_training_metrics(self, metrics: dict[str, float] | None) -> dict[str, float]:
+        """Metrics every later (emulated) SageMaker training job reports in FinalMetricDataList (server.py fix 14).
+
+        ``None`` restores the default, ``{"validation:auc": 0.9}``. The emulator is shared by the session: a test
+        that sets metrics restores them when it is done.
+        """
+        url = f"{self.endpoint}/_emulator/training-metrics"
+        return _request_json(url, "DELETE") if metrics is None else _request_json(url, "POST", metrics)
+
+
+def _request_json(url: str, method: str, document: dict | None = None) -> dict:
+    data = None if document is None else json.dumps(document).encode()
+    request = urllib.request.Request(  # noqa: S310 -- always http://127.0.0.1:<port>, the emulator
+        url, data=data, method=method, headers={"Content-Type": "application/json"}
+    )
+    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 -- as above
+        return json.loads(response.read())
 
 
 def _free_port() -> int:
@@ -70,6 +90,8 @@ def emulator(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Emulator]:
     try:
         _wait_until_listening(port, process)
         endpoint = f"http://127.0.0.1:{port}"
+        # Executions run on moto's ASL interpreter (server.py fix 11); set before any state machine is created.
+        _request_json(f"{endpoint}/moto-api/config", "POST", {"stepfunctions": {"execute_state_machine": True}})
         env = terraform_env(
             home,
             {

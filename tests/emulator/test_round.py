@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import ROOT
-from tests.emulator import roundtrips
+from tests.emulator import roundtrips, workflows
+from tests.support.asl import APPROVED_TRAINING_RUN
 from tests.support.synth import synth_context
 from tests.support.terraform import terraform
 
@@ -194,6 +195,125 @@ class TestEmulatorRound:
             "aws:kms"
         )
 
+    def test_a_training_run_waits_for_approval_and_registers_the_version(self, emulator, workdir):
+        out = _outputs(emulator, workdir)
+        s3, ddb, sfn = emulator.client("s3"), emulator.client("dynamodb"), emulator.client("stepfunctions")
+        alerts = workflows.subscribe_queue(emulator, out["alerts_topic_arn"], "round-alerts")
+        key = "incoming/training-1.jsonl"
+        s3.put_object(Bucket=out["raw_bucket"], Key=key, Body=workflows.training_rows(60))
+        workflows.set_training_metrics(emulator.endpoint, {"validation:auc": 0.91})
+        execution = workflows.start(
+            sfn, out["training_state_machine_arn"], "train-1", workflows.object_created(out["raw_bucket"], key)
+        )
+        # dev runs with the approval gate on (cdktf.json): the version waits with a task token for a reviewer.
+        [pending] = [v for v in _wait_versions(ddb, out, 1) if v["status"]["S"] == "pending_approval"]
+        version = pending["version"]["S"]
+        registry_key = {"model_name": {"S": "model"}, "version": {"S": version}}
+        workflows.wait_for_item(ddb, out["model_registry_table"], registry_key, has="task_token")
+        reviewer = "arn:aws:iam::111111111111:user/reviewer"
+        decision = {"model_name": "model", "version": version, "decision": "approve", "reason": "auc 0.91"}
+        with roundtrips.deployed_function(emulator, out["approval_function_name"], "approval") as fn:
+            event = roundtrips.api("POST", "/approvals", body=json.dumps(decision))
+            event["requestContext"]["identity"] = {"userArn": reviewer}
+            first = roundtrips.invoke(fn, event)
+            again = roundtrips.invoke(fn, event)
+        assert (first["statusCode"], roundtrips.body(first)["changed"]) == (200, True)
+        assert (again["statusCode"], roundtrips.body(again)["changed"]) == (200, False)  # idempotent
+        done = workflows.wait_until_done(sfn, execution)
+        assert done["status"] == "SUCCEEDED", done
+        assert workflows.history_states(sfn, execution) == APPROVED_TRAINING_RUN
+        item = ddb.get_item(TableName=out["model_registry_table"], Key=registry_key, ConsistentRead=True)["Item"]
+        assert (item["status"]["S"], item["decided_by"]["S"]) == ("approved", reviewer)
+        assert "task_token" not in item
+        model_url = item["model_data_url"]["S"]
+        assert model_url == (
+            f"s3://{out['model_artifacts_bucket']}/models/model/{version}/mlpipe-train-dev-{version}/output/model.tar.gz"
+        )
+        bucket, model_key = model_url.removeprefix("s3://").split("/", 1)
+        assert s3.head_object(Bucket=bucket, Key=model_key)["ContentLength"] > 0
+        train = s3.get_object(Bucket=out["processed_bucket"], Key="training/train/incoming/training-1.csv")
+        validation = s3.get_object(Bucket=out["processed_bucket"], Key="training/validation/incoming/training-1.csv")
+        lines = train["Body"].read().decode().splitlines() + validation["Body"].read().decode().splitlines()
+        assert len(lines) == 60 and all(len(line.split(",")) == 5 for line in lines)
+        messages = workflows.drain(emulator, alerts)
+        assert any(f"version {version} passed evaluation" in m for m in messages), messages
+        assert any(f"version {version} is registered and approved" in m for m in messages), messages
+
+    def test_a_run_below_the_threshold_registers_nothing_and_notifies(self, emulator, workdir):
+        out = _outputs(emulator, workdir)
+        ddb, sfn = emulator.client("dynamodb"), emulator.client("stepfunctions")
+        before = workflows.versions(ddb, out["model_registry_table"], "model")
+        workflows.set_training_metrics(emulator.endpoint, {"validation:auc": 0.55})
+        execution = workflows.start(sfn, out["training_state_machine_arn"], "train-2", {"trigger": "schedule"})
+        done = workflows.wait_until_done(sfn, execution)
+        assert done["status"] == "SUCCEEDED", done
+        states = workflows.history_states(sfn, execution)
+        assert states[-2:] == ["MetricMeetsThreshold", "NotifyBelowThreshold"]
+        assert "ValidateData" not in states  # a scheduled run retrains on the processed data as it is
+        assert workflows.versions(ddb, out["model_registry_table"], "model") == before
+        messages = workflows.drain(emulator, _queue_url(emulator, "round-alerts"))
+        assert any("validation:auc = 0.55 misses the threshold" in m for m in messages), messages
+
+    def test_a_bad_upload_fails_validation_without_retrying_and_notifies(self, emulator, workdir):
+        out = _outputs(emulator, workdir)
+        s3, sfn = emulator.client("s3"), emulator.client("stepfunctions")
+        key = "incoming/too-small.jsonl"
+        s3.put_object(Bucket=out["raw_bucket"], Key=key, Body=workflows.training_rows(3))
+        execution = workflows.start(
+            sfn, out["training_state_machine_arn"], "train-3", workflows.object_created(out["raw_bucket"], key)
+        )
+        done = workflows.wait_until_done(sfn, execution)
+        assert done["status"] == "FAILED"
+        assert workflows.history_states(sfn, execution)[-3:] == ["ValidateData", "NotifyFailure", "Failed"]
+        messages = workflows.drain(emulator, _queue_url(emulator, "round-alerts"))
+        assert any("DataValidationError" in m and "3 valid rows" in m for m in messages), messages
+
+    def test_a_batch_run_maps_over_three_batches_with_the_approved_version(self, emulator, workdir):
+        out = _outputs(emulator, workdir)
+        s3, ddb, sfn = emulator.client("s3"), emulator.client("dynamodb"), emulator.client("stepfunctions")
+        [approved] = [v for v in workflows.versions(ddb, out["model_registry_table"], "model")]
+        batches = [f"batch/input/part-{i}.csv" for i in range(3)]
+        for i, batch in enumerate(batches):
+            s3.put_object(Bucket=out["processed_bucket"], Key=batch, Body=f"{i},1,2,3\n{i},4,5,6\n".encode())
+        manifest = "batch/manifests/run-1.json"
+        s3.put_object(Bucket=out["processed_bucket"], Key=manifest, Body=json.dumps({"batches": batches}).encode())
+        payload = {"model_version": approved["version"]["S"], "manifest_key": manifest}
+        execution = workflows.start(sfn, out["batch_state_machine_arn"], "batch-1", payload)
+        done = workflows.wait_until_done(sfn, execution)
+        assert done["status"] == "SUCCEEDED", done
+        output = json.loads(done["output"])
+        assert len(output["batches"]) == 3
+        listed = s3.list_objects_v2(Bucket=out["processed_bucket"], Prefix="batch-predictions/")
+        assert sorted(o["Key"].rsplit("/", 1)[-1] for o in listed["Contents"]) == [
+            "part-0.csv.out",
+            "part-1.csv.out",
+            "part-2.csv.out",
+        ]
+        assert emulator.client("sagemaker").list_models(NameContains="mlpipe-batch-dev")["Models"] == []
+        unknown = workflows.start(
+            sfn, out["batch_state_machine_arn"], "batch-2", {"model_version": "nope", "manifest_key": manifest}
+        )
+        assert workflows.wait_until_done(sfn, unknown)["status"] == "FAILED"
+        assert workflows.history_states(sfn, unknown)[-3:] == ["ModelNotApproved", "NotifyFailure", "Failed"]
+
+    def test_event_rules_target_the_workflow_and_the_alerts_with_retries_and_a_dead_letter_queue(
+        self, emulator, workdir
+    ):
+        out = _outputs(emulator, workdir)
+        events = emulator.client("events")
+        rules = {r["Name"]: r for r in events.list_rules(NamePrefix="mlpipe-")["Rules"]}
+        upload = json.loads(rules["mlpipe-raw-object-created-dev"]["EventPattern"])
+        assert upload["detail"]["object"]["key"] == [{"prefix": "incoming/"}]
+        targets = {
+            name: events.list_targets_by_rule(Rule=name)["Targets"] for name in rules if name.startswith("mlpipe-")
+        }
+        assert [t["Arn"] for t in targets["mlpipe-raw-object-created-dev"]] == [out["training_state_machine_arn"]]
+        for name, rule_targets in targets.items():
+            for target in rule_targets:
+                assert target["DeadLetterConfig"]["Arn"].endswith(":mlpipe-event-rules-dlq-dev"), name
+                assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8, name
+        emulator.client("sqs").delete_queue(QueueUrl=_queue_url(emulator, "round-alerts"))  # the test's own queue
+
     def test_setting_the_model_data_in_phase_one_rolls_the_models(self, emulator, workdir, base_context):
         stack = _stacks(workdir) / DEV
         s3 = emulator.client("s3")
@@ -278,6 +398,24 @@ class TestEmulatorRound:
             assert key["KeyState"] == "PendingDeletion", name
         state = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
         assert state["resources"] == []
+
+
+def _outputs(emulator, workdir: Path) -> dict[str, str]:
+    outputs = json.loads(terraform(["output", "-json"], _stacks(workdir) / DEV, emulator.env).stdout)
+    return {name: value["value"] for name, value in outputs.items()}
+
+
+def _wait_versions(ddb, out: dict[str, str], count: int, timeout: float = 120) -> list[dict]:
+    deadline = time.monotonic() + timeout
+    while len(found := workflows.versions(ddb, out["model_registry_table"], "model")) < count:
+        if time.monotonic() > deadline:
+            raise AssertionError(f"the registry never held {count} version(s): {found}")
+        time.sleep(0.5)
+    return found
+
+
+def _queue_url(emulator, name: str) -> str:
+    return emulator.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
 def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool) -> None:
