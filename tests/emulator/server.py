@@ -42,6 +42,7 @@ from botocore.exceptions import ClientError
 from botocore.response import StreamingBody
 from moto.apigateway import responses as apigateway_responses
 from moto.applicationautoscaling import responses as autoscaling_responses
+from moto.athena import responses as athena_responses
 from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import LambdaClientError
 from moto.core.exceptions import AWSError
@@ -1014,6 +1015,29 @@ def _list_models(self):
 
 
 sagemaker_responses.SageMakerResponse.list_models = _list_models
+
+
+# --- Fix 20: Athena DeleteNamedQuery ---------------------------------------------------------------------------------
+# moto has no DeleteNamedQuery (HTTP 500, which the provider retries for minutes: destroy of the named queries hung),
+# and GetNamedQuery of a deleted query crashed instead of answering InvalidRequestException "... does not exist", the
+# provider's signal that a resource is gone. Both answered as on AWS.
+_original_get_named_query = athena_responses.AthenaResponse.get_named_query
+
+
+def _get_named_query(self):
+    query_id = self._get_param("NamedQueryId")
+    if self.athena_backend.get_named_query(query_id) is None:
+        return self.error(f"NamedQuery {query_id} does not exist", 400)
+    return _original_get_named_query(self)
+
+
+def _delete_named_query(self):
+    self.athena_backend.named_queries.pop(self._get_param("NamedQueryId"), None)
+    return json.dumps({})
+
+
+athena_responses.AthenaResponse.get_named_query = _get_named_query
+athena_responses.AthenaResponse.delete_named_query = _delete_named_query
 
 
 def build_app():

@@ -1,10 +1,10 @@
-"""The emulator's workflow fixes (tests/emulator/server.py, fixes 11-19), with boto3 only (no Terraform).
+"""The emulator's workflow fixes (tests/emulator/server.py, fixes 11-20), with boto3 only (no Terraform).
 
 A state machine on moto's ASL interpreter invokes our kind of Lambda function (its real code, in a subprocess), trains
 with `sagemaker:createTrainingJob.sync` (metrics from the emulator's control endpoint, model.tar.gz in S3), chooses
 on the metric, registers the model and runs `createTransformJob.sync` in a Map (two batches, MaxConcurrency 2).
 Also: the Step Functions calls the provider makes (validation, versions, logging/tracing as sent), aws-sdk tasks,
-ListModels' name filter, and a workflow in another account acting in it.
+ListModels' name filter, Athena DeleteNamedQuery, and a workflow in another account acting in it.
 Everything lives under the `sfx-` prefix and is removed afterwards: the emulator is shared with the round, whose
 destroy step asserts an empty account.
 """
@@ -467,6 +467,15 @@ def test_list_models_filters_by_name(emulator, world):
             sagemaker.delete_model(ModelName=name)
     assert [m["ModelName"] for m in listed] == [f"{PREFIX}-listed-b", f"{PREFIX}-listed-a"]  # newest first
     assert [m["ModelName"] for m in by_name["Models"]] == [f"{PREFIX}-listed-a", f"{PREFIX}-listed-b"]
+
+
+def test_athena_named_queries_can_be_deleted(emulator):
+    athena = emulator.client("athena")
+    query_id = athena.create_named_query(Name=f"{PREFIX}-q", Database="db", QueryString="SELECT 1")["NamedQueryId"]
+    assert athena.get_named_query(NamedQueryId=query_id)["NamedQuery"]["Name"] == f"{PREFIX}-q"
+    athena.delete_named_query(NamedQueryId=query_id)
+    with pytest.raises(athena.exceptions.InvalidRequestException, match="does not exist"):
+        athena.get_named_query(NamedQueryId=query_id)
 
 
 class TestStateMachineApis:
