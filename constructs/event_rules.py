@@ -35,7 +35,7 @@ from cdktf import Token
 from pydantic import Field, field_validator
 
 from constructs import Construct
-from constructs.alarms import AlarmSpec
+from constructs.alarms import AlarmSpec, queue_depth_alarm
 from constructs.aws_modules import aws
 from constructs.lambda_function import DLQ_RETENTION_SECONDS
 from constructs.naming import Kind, Naming
@@ -385,22 +385,14 @@ def _rule_specs(props: EventRulesProps) -> list[_RuleSpec]:
 
 def dead_letter_alarm(queue_name: str) -> AlarmSpec:
     """An event that no retry delivered: the training it should have started, or the alert it carried, is missing."""
-    return AlarmSpec(
-        id="dlq-depth",
-        name="event-rules-dlq-depth",
-        description=(
-            "An EventBridge rule could not deliver an event to its target (training workflow or alerts topic). "
-            "Read the message attributes ERROR_CODE, ERROR_MESSAGE and RULE_ARN in the queue, fix the cause, "
-            "then redrive."
-        ),
-        namespace="AWS/SQS",
-        metric_name="ApproximateNumberOfMessagesVisible",
-        dimensions={"QueueName": queue_name},
-        statistic="Maximum",
-        threshold=0,
-        comparison="GreaterThanThreshold",
-        period=300,
-        evaluation_periods=1,
+    return queue_depth_alarm(
+        "dlq-depth",
+        "event-rules-dlq-depth",
+        "ingest",
+        queue_name,
+        "An EventBridge rule could not deliver an event to its target (training workflow or alerts topic). "
+        "Check first: the message attributes ERROR_CODE, ERROR_MESSAGE and RULE_ARN in the queue; fix the cause, "
+        "then redrive.",
     )
 
 

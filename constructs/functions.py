@@ -17,13 +17,17 @@ from cdktf import Token
 from pydantic import Field
 
 from constructs import Construct
-from constructs.lambda_function import LambdaFunction, LambdaFunctionProps
+from constructs.alarms import AlarmSpec, AlarmsSettings, Stage
+from constructs.aws_modules import aws
+from constructs.dashboard import Graph, Line
+from constructs.lambda_function import METRICS_NAMESPACE, LambdaFunction, LambdaFunctionProps
 from constructs.log_group import LogsSettings
 from constructs.packaging import DEFAULT_OUT_DIR
 from constructs.policy import Statement, allow
 from constructs.refs import BucketRef, Deployment, KeyRef, StreamRef, TableRef
 from constructs.settings import Settings
 from constructs.tables import REGISTRY_STATUS_INDEX
+from lambda_src.mlp_common import metric_names
 
 # Environment variable names: a contract with the handlers in lambda_src/ (each is read there by this exact name).
 ENV_ENDPOINTS_ENABLED = "ENDPOINTS_ENABLED"
@@ -43,6 +47,8 @@ ENV_METRIC_THRESHOLD = "METRIC_THRESHOLD"
 ENV_METRIC_GOAL = "METRIC_GOAL"
 ENV_MIN_TRAINING_ROWS = "MIN_TRAINING_ROWS"
 ENV_MAX_REJECTED_FRACTION = "MAX_REJECTED_FRACTION"
+ENV_ENDPOINT_WAIT_SECONDS = "ENDPOINT_WAIT_SECONDS"
+ENV_ENDPOINT_POLL_SECONDS = "ENDPOINT_POLL_SECONDS"
 
 # The approval function's one statement on Resource "*" (allowed by constructs/lambda_function.py for this Sid only).
 ANSWER_TASKS_SID = "AnswerWorkflowTasksNoResourceLevelPermissions"
@@ -52,6 +58,26 @@ BASELINE_KEY = "baseline/feature_stats.json"  # drift baseline in the model-arti
 MAX_OBJECT_BYTES = 50 * 1024 * 1024  # preprocess refuses larger raw objects: one object is read into memory
 BATCH_WRITE_MAX_ATTEMPTS = 5  # stream_consumer BatchWriteItem attempts per chunk before the record is reported failed
 BATCH_WRITE_BASE_DELAY_MS = 50  # stream_consumer backoff base (doubles per attempt), well inside the function timeout
+# traffic_shift: DescribeEndpoint every 15 s while the endpoint is Updating (a scale-out takes minutes, not seconds).
+ENDPOINT_POLL_SECONDS = 15
+# Its timeout is the wait plus this margin, so a shift that starts at the end of the wait still completes.
+TRAFFIC_SHIFT_MARGIN_SECONDS = 60
+# An alarm action is invoked asynchronously, once per state change. If the endpoint stays busy past one invocation,
+# Lambda retries twice (1 and 2 minutes later); the event may wait this long for a retry slot (Lambda's maximum,
+# 6 h), so a throttled or busy period never drops the drain. After the last retry the event goes to the DLQ (alarmed).
+TRAFFIC_SHIFT_MAX_EVENT_AGE_SECONDS = 21_600
+TRAFFIC_SHIFT_RETRY_ATTEMPTS = 2
+
+# The stage each function belongs to: its alarms' and graphs' dashboard row (constructs/dashboard.py).
+FUNCTION_STAGES: dict[str, Stage] = {
+    "validate": "ingest",
+    "preprocess": "data",
+    "evaluate": "training",
+    "approval": "training",
+    "traffic_shift": "serving",
+    "inference": "api",
+    "stream_consumer": "stream",
+}
 
 
 # The functions by their lambda_src/ folder (packaging.FUNCTIONS): the keys of the per-function settings.
@@ -84,6 +110,9 @@ class FunctionsSettings(Settings):
     # The training workflow's ValidateData step refuses an upload with fewer valid rows, or more rejected ones.
     min_training_rows: int = Field(10, ge=1, le=1_000_000_000)
     max_rejected_fraction: float = Field(0.1, ge=0, le=1)
+    # traffic_shift waits this long for an Updating endpoint (autoscaling, a deployment) to be InService before it
+    # gives up for this invocation (Lambda then retries); its timeout is this plus 60 s, within Lambda's 900 s.
+    traffic_shift_wait_seconds: int = Field(600, ge=60, le=900 - TRAFFIC_SHIFT_MARGIN_SECONDS)
 
 
 @dataclass(frozen=True)
@@ -249,7 +278,11 @@ class Functions(Construct):
         self.traffic_shift = self._function(
             "traffic_shift",
             "Drains an alarmed endpoint variant by setting its weight to 0",
-            endpoint,
+            {
+                **endpoint,
+                ENV_ENDPOINT_WAIT_SECONDS: str(s.traffic_shift_wait_seconds),
+                ENV_ENDPOINT_POLL_SECONDS: str(ENDPOINT_POLL_SECONDS),
+            },
             (
                 allow(
                     "ShiftEndpointTraffic",
@@ -259,6 +292,14 @@ class Functions(Construct):
             )
             if p.endpoints_enabled
             else (),
+            timeout_seconds=s.traffic_shift_wait_seconds + TRAFFIC_SHIFT_MARGIN_SECONDS,
+        )
+        self.traffic_shift_invoke_config = aws.lambda_function_event_invoke_config.LambdaFunctionEventInvokeConfig(
+            self,
+            "traffic-shift-async",
+            function_name=self.traffic_shift.name,
+            maximum_event_age_in_seconds=TRAFFIC_SHIFT_MAX_EVENT_AGE_SECONDS,
+            maximum_retry_attempts=TRAFFIC_SHIFT_RETRY_ATTEMPTS,
         )
         self.validate = self._function(
             "validate",
@@ -301,8 +342,69 @@ class Functions(Construct):
             self.approval,
         )
 
+    def alarm_specs(self, alarms: AlarmsSettings) -> list[AlarmSpec]:
+        """Each function's alarms (in its stage), and data drift from the DataDrift metric preprocess emits."""
+        specs = [spec for fn in self.all for spec in fn.alarm_specs(FUNCTION_STAGES[fn.function_key], alarms)]
+        env = self._props.deployment.naming.env
+        specs.append(
+            AlarmSpec(
+                id="data-drift",
+                name="data-drift",
+                description=(
+                    f"A processed upload's feature means are more than {alarms.data_drift:g} baseline standard "
+                    "deviations from the training baseline. Check first: the preprocess log line 'object processed' "
+                    "(its drift and key), then the upload's source; retrain if the shift is real."
+                ),
+                stage="data",
+                namespace=METRICS_NAMESPACE,
+                metric_name=metric_names.DATA_DRIFT,
+                dimensions={metric_names.DIMENSION: env},
+                statistic="Maximum",
+                threshold=alarms.data_drift,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=1,
+            )
+        )
+        return specs
+
+    def graphs(self, variants: list[str]) -> list[Graph]:
+        """Throughput no alarm needs: records processed and rejected, stream records, prediction latency per variant."""
+        dimensions = {metric_names.DIMENSION: self._props.deployment.naming.env}
+
+        def line(metric: str, stat: str = "Sum", **extra: str) -> Line:
+            return Line(METRICS_NAMESPACE, metric, {**dimensions, **extra}, stat)
+
+        graphs = [
+            Graph(
+                "data",
+                "records processed and rejected",
+                (
+                    line(metric_names.RECORDS_PROCESSED),
+                    line(metric_names.RECORDS_REJECTED),
+                    line(metric_names.OBJECTS_REFUSED),
+                ),
+            ),
+            Graph(
+                "stream",
+                "stream records processed and failed",
+                (line(metric_names.STREAM_RECORDS_PROCESSED), line(metric_names.STREAM_RECORDS_FAILED)),
+            ),
+        ]
+        if variants:  # phase two: the endpoint answers, so latency per variant exists
+            per_variant = tuple(
+                line(metric_names.PREDICTION_LATENCY, "p99", **{metric_names.VARIANT_DIMENSION: v}) for v in variants
+            )
+            graphs.append(Graph("serving", "prediction latency p99 per variant (ms)", per_variant))
+        return graphs
+
     def _function(
-        self, function: str, description: str, environment: dict[str, str], statements: tuple[Statement, ...]
+        self,
+        function: str,
+        description: str,
+        environment: dict[str, str],
+        statements: tuple[Statement, ...],
+        timeout_seconds: int | None = None,
     ) -> LambdaFunction:
         p = self._props
         return LambdaFunction(
@@ -319,5 +421,6 @@ class Functions(Construct):
                 environment=environment,
                 statements=statements,
                 build_dir=p.build_dir,
+                timeout_seconds=timeout_seconds,
             ),
         )

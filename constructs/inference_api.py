@@ -31,6 +31,7 @@ from cdktf import TerraformResourceLifecycle
 from pydantic import Field
 
 from constructs import Construct
+from constructs.alarms import AlarmSpec, AlarmsSettings
 from constructs.api_routes import ACCESS_LOG_FORMAT, INTEGRATIONS, MODELS, ROUTES, VALIDATORS, Route, definition
 from constructs.api_waf import WAF_RATE_LIMIT_RANGE, ApiWafProps, build_api_waf
 from constructs.aws_limits import CacheSize, QuotaPeriod
@@ -143,6 +144,89 @@ class InferenceApi(Construct):
         self._usage_plan()
         self._lambda_permissions()
         self.web_acl = self._waf() if props.settings.waf_enabled else None
+
+    def alarm_specs(self, alarms: AlarmsSettings) -> list[AlarmSpec]:
+        """5XX answers, p99 latency, request count outside its expected band, and (with WAF) blocked-request spikes."""
+        dimensions = {"ApiName": self._name, "Stage": STAGE_NAME}
+        api: dict[str, Any] = {"stage": "api", "namespace": "AWS/ApiGateway", "dimensions": dimensions}
+        specs = [
+            AlarmSpec(
+                id="api-5xx",
+                name="api-5xx",
+                description=(
+                    f"The inference API answered {alarms.api_5xx_errors} or more 5XX in 5 minutes. Check first: the "
+                    "inference function's errors and throttles, then the endpoint's variant alarms; the access log "
+                    "gives each request's status and integration error."
+                ),
+                metric_name="5XXError",
+                statistic="Sum",
+                threshold=alarms.api_5xx_errors,
+                comparison="GreaterThanOrEqualToThreshold",
+                period=300,
+                evaluation_periods=1,
+                **api,
+            ),
+            AlarmSpec(
+                id="api-latency-p99",
+                name="api-latency-p99",
+                description=(
+                    f"p99 latency of the inference API above {alarms.api_latency_p99_ms} ms for 3 of 5 minutes. "
+                    "Check first: IntegrationLatency (the function and the model) against Latency (API Gateway "
+                    "itself), then the variants' ModelLatency."
+                ),
+                metric_name="Latency",
+                extended_statistic="p99",
+                threshold=alarms.api_latency_p99_ms,
+                comparison="GreaterThanThreshold",
+                period=60,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                **api,
+            ),
+            AlarmSpec(
+                id="api-request-anomaly",
+                name="api-request-count-anomaly",
+                description=(
+                    "The inference API's request count left its expected band (CloudWatch anomaly detection, "
+                    f"{alarms.request_count_anomaly_band:g} standard deviations): a client outage (drop) or a flood "
+                    "(spike). Check first: the access log's top callers (API key, IP), then the WAF's blocked requests."
+                ),
+                metric_name="Count",
+                statistic="Sum",
+                threshold=0,
+                comparison="LessThanLowerOrGreaterThanUpperThreshold",
+                anomaly_band=alarms.request_count_anomaly_band,
+                period=300,
+                evaluation_periods=3,
+                datapoints_to_alarm=2,
+                # Without traffic the model has nothing to compare: missing data stays "insufficient", not an alarm.
+                treat_missing_data="ignore",
+                **api,
+            ),
+        ]
+        if self.web_acl is not None:
+            specs.append(
+                AlarmSpec(
+                    id="waf-blocked",
+                    name="api-waf-blocked",
+                    description=(
+                        f"The API's WAF blocked {alarms.waf_blocked_requests} or more requests in 5 minutes. Check "
+                        "first: the WAF log group (aws-waf-logs-...): which rule (rate limit or a managed rule) and "
+                        "which clients; a legitimate client blocked by a managed rule needs a rule override."
+                    ),
+                    stage="api",
+                    namespace="AWS/WAFV2",
+                    metric_name="BlockedRequests",
+                    # WebACL is the web ACL's metric name, which constructs/api_waf.py sets to its name.
+                    dimensions={"WebACL": self.web_acl.name, "Region": self._props.deployment.region, "Rule": "ALL"},
+                    statistic="Sum",
+                    threshold=alarms.waf_blocked_requests,
+                    comparison="GreaterThanOrEqualToThreshold",
+                    period=300,
+                    evaluation_periods=1,
+                )
+            )
+        return specs
 
     # --- routes ----------------------------------------------------------------------------------------------------
 

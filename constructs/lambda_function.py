@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, cast
 from cdktf import AssetType, TerraformAsset
 
 from constructs import Construct
+from constructs.alarms import AlarmSpec, AlarmsSettings, Comparison, Stage, queue_depth_alarm
 from constructs.aws_modules import aws
 from constructs.log_group import LogsSettings, owned_log_group
 from constructs.naming import Kind
@@ -70,6 +71,7 @@ class LambdaFunctionProps:
     environment: Mapping[str, str] = field(default_factory=dict)  # function settings (RESERVED_VARIABLES are added)
     statements: tuple[Statement, ...] = ()  # the function's own grants: Allow statements on exact ARNs
     build_dir: Path = DEFAULT_OUT_DIR  # cache folder of the built zips
+    timeout_seconds: int | None = None  # this function's own timeout (None: settings.timeout_seconds)
 
 
 def _statement_problems(statements: tuple[Statement, ...]) -> list[str]:
@@ -179,6 +181,8 @@ class LambdaFunction(Construct):
             policy=document(*statements),
         )
 
+        self.timeout_seconds: int = props.timeout_seconds or settings.timeout_seconds
+        self.dlq_name: str = self.dlq.name
         code = build_zip(props.function, props.source_root, props.build_dir)
         self.asset = TerraformAsset(self, "code", path=str(code), type=AssetType.FILE)
         lf = aws.lambda_function
@@ -200,7 +204,7 @@ class LambdaFunction(Construct):
             filename=self.asset.path,
             source_code_hash=source_hash(code),
             memory_size=settings.memory_mb,
-            timeout=settings.timeout_seconds,
+            timeout=self.timeout_seconds,
             # None (no entry) leaves the attribute out: the function shares the account's unreserved pool.
             reserved_concurrent_executions=settings.reserved_concurrency.get(cast("FunctionName", props.function)),
             kms_key_arn=props.ops_key.arn,
@@ -218,3 +222,67 @@ class LambdaFunction(Construct):
         self.role_arn: str = self.role.arn
         self.role_name: str = self.role.name
         self.function_key: str = props.function  # e.g. "stream_consumer"
+
+    def alarm_specs(self, stage: Stage, alarms: AlarmsSettings) -> list[AlarmSpec]:
+        """Errors, throttles, an invocation close to the timeout, and a failed asynchronous event in the DLQ."""
+        key, name = self.node.id, self.name  # e.g. "stream-consumer", its function name
+        dimensions = {"FunctionName": name}
+        near_timeout_ms = self.timeout_seconds * 1000 * alarms.function_duration_timeout_percent / 100
+
+        def spec(
+            kind: str, metric: str, statistic: str, threshold: float, comparison: Comparison, check: str
+        ) -> AlarmSpec:
+            return AlarmSpec(
+                id=f"{key}-{kind}",
+                name=f"{key}-{kind}",
+                description=check,
+                stage=stage,
+                namespace="AWS/Lambda",
+                metric_name=metric,
+                dimensions=dimensions,
+                statistic=statistic,
+                threshold=threshold,
+                comparison=comparison,
+                period=300,
+                evaluation_periods=1,
+            )
+
+        logs = f"/aws/lambda/{name}"
+        return [
+            spec(
+                "errors",
+                "Errors",
+                "Sum",
+                alarms.function_errors,
+                "GreaterThanOrEqualToThreshold",
+                f"Function {key}: invocations failed. Check first: ERROR lines in {logs} "
+                "(CloudWatch Logs Insights: filter level = 'ERROR'), then the X-Ray trace of a failed request.",
+            ),
+            spec(
+                "throttles",
+                "Throttles",
+                "Sum",
+                0,
+                "GreaterThanThreshold",
+                f"Function {key}: invocations throttled. Check first: the account's concurrent executions "
+                "(ConcurrentExecutions, the Lambda quota) and functions.reserved_concurrency for this function.",
+            ),
+            spec(
+                "duration",
+                "Duration",
+                "Maximum",
+                near_timeout_ms,
+                "GreaterThanThreshold",
+                f"Function {key}: an invocation took over {alarms.function_duration_timeout_percent}% of its "
+                f"{self.timeout_seconds} s timeout. Check first: the slow dependency in its X-Ray traces, then memory "
+                "(more memory is more CPU) before raising the timeout.",
+            ),
+            queue_depth_alarm(
+                f"{key}-dlq-depth",
+                f"{key}-dlq-depth",
+                stage,
+                self.dlq_name,
+                f"Function {key}: an asynchronous event failed every retry and waits in its dead-letter queue. "
+                f"Check first: the message and the ERROR lines in {logs} at that time; fix, then redrive.",
+            ),
+        ]

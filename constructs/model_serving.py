@@ -23,12 +23,12 @@ from typing import Any
 from cdktf import DefaultTokenResolver, StringConcat, TerraformResourceLifecycle, Token, Tokenization
 
 from constructs import Construct
-from constructs.alarms import AlarmsSettings
+from constructs.alarms import AlarmSpec, AlarmsSettings
 from constructs.aws_modules import aws
 from constructs.log_group import LogsSettings, owned_log_group
 from constructs.naming import Kind, content_digest
 from constructs.refs import BucketRef, Deployment, FunctionRef, KeyRef, TopicRef
-from constructs.serving_endpoint import EndpointWiring, ServingEndpoint
+from constructs.serving_endpoint import EndpointWiring, ServingEndpoint, variant_alarm_specs
 from constructs.serving_role import DATA_CAPTURE_PREFIX, ExecutionRole, RoleGrants
 from constructs.serving_rules import (
     SageMakerSettings,
@@ -114,11 +114,22 @@ class ModelServing(Construct):
                 settings.variants,
                 props.alarms,
                 autoscaling=settings.autoscaling_enabled,
+                rollout=settings.rollout,
             )
             self.endpoint = phase_two.endpoint
             self.scaling_targets = phase_two.scaling_targets
             self.scaling_policies = phase_two.scaling_policies
             self.alarms = phase_two.alarms
+        # The variant alarms' specs, for the dashboard (the alarms themselves are built above: they also drain).
+        self.alarm_specs: list[AlarmSpec] = (
+            [
+                spec
+                for variant in settings.variants
+                for spec in variant_alarm_specs(self.endpoint_name, variant.name, props.alarms).values()
+            ]
+            if props.endpoints_enabled
+            else []
+        )
 
     # --- build: phase one --------------------------------------------------------------------------------------------
 

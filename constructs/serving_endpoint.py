@@ -5,6 +5,11 @@ never reads the flag: the phase-two plan therefore only adds resources. Instance
 invocations per instance (serverless variants scale by themselves) unless ``autoscaling_enabled`` is off. Each variant
 alarms on p99 model latency and on 5XX errors; an alarm notifies the alerts topic and invokes the traffic-shift
 function, which moves traffic to the healthy variant.
+
+A new model or endpoint config goes live through SageMaker's deployment guardrails (``RolloutSettings``): a blue/green
+deployment that shifts traffic by canary, linear steps or all at once, waits a baking period after each step, and rolls
+back when any variant alarm goes off. Rollout mode ``none`` (required for a serverless variant) leaves the endpoint
+without a deployment config.
 """
 
 from dataclasses import dataclass
@@ -14,7 +19,9 @@ from constructs import Construct
 from constructs.alarms import AlarmSpec, AlarmsSettings, build_alarm
 from constructs.aws_modules import aws
 from constructs.refs import Deployment, FunctionRef, TopicRef
-from constructs.serving_rules import VariantSettings, is_serverless
+from constructs.serving_rules import TRAFFIC_ROUTING_TYPES, RolloutSettings, VariantSettings, is_serverless
+
+DEFAULT_ROLLOUT = RolloutSettings()  # a guarded canary (frozen, so one instance is shared safely)
 
 
 @dataclass(frozen=True)
@@ -38,8 +45,11 @@ def variant_alarm_specs(endpoint_name: str, variant: str, alarms: AlarmsSettings
             name=f"endpoint-{variant}-latency-p99",
             description=(
                 f"Variant {variant}: p99 ModelLatency above {alarms.model_latency_p99_ms} ms "
-                "for 3 of 5 minutes; the traffic-shift function moves traffic to the healthy variant"
+                "for 3 of 5 minutes; the traffic-shift function moves traffic to the healthy variant, and a "
+                "deployment in progress rolls back. Check first: the variant's instance metrics (CPU, memory), then "
+                "its model version"
             ),
+            stage="serving",
             namespace="AWS/SageMaker",
             metric_name="ModelLatency",
             dimensions=dimensions,
@@ -58,8 +68,11 @@ def variant_alarm_specs(endpoint_name: str, variant: str, alarms: AlarmsSettings
             name=f"endpoint-{variant}-5xx",
             description=(
                 f"Variant {variant}: {alarms.variant_5xx_errors} or more 5XX errors in 5 minutes; "
-                "the traffic-shift function moves traffic to the healthy variant"
+                "the traffic-shift function moves traffic to the healthy variant, and a deployment in progress rolls "
+                f"back. Check first: the log group /aws/sagemaker/Endpoints/{endpoint_name}, then the variant's model "
+                "version"
             ),
+            stage="serving",
             namespace="AWS/SageMaker",
             metric_name="Invocation5XXErrors",
             dimensions=dimensions,
@@ -74,8 +87,11 @@ def variant_alarm_specs(endpoint_name: str, variant: str, alarms: AlarmsSettings
 
 
 class ServingEndpoint:
-    """Exposes ``endpoint``, ``scaling_targets`` and ``scaling_policies`` (instance variant name -> resource) and
-    ``alarms`` ("<variant>-latency" / "<variant>-5xx" -> alarm).
+    """Exposes ``endpoint``, ``scaling_targets`` and ``scaling_policies`` (instance variant name -> resource),
+    ``alarms`` ("<variant>-latency" / "<variant>-5xx" -> alarm) and ``rollback_alarm_names`` (the alarms that roll a
+    deployment back; empty without auto-rollback).
+
+    ``rollout`` is trusted to have passed :func:`constructs.serving_rules.validate_serving` with these variants.
 
     Built in the owner's scope, so the construct ids (endpoint, scaling-target-A, alarm-A-latency, ...) stay the
     owner's.
@@ -89,15 +105,31 @@ class ServingEndpoint:
         alarms: AlarmsSettings,
         *,
         autoscaling: bool = True,
+        rollout: RolloutSettings = DEFAULT_ROLLOUT,
     ) -> None:
         self._scope = scope
         self._wiring = wiring
+        # The alarms come first: the endpoint's rollback configuration names them.
+        self.alarms: dict[str, Any] = {}
+        for variant in variants:
+            self._build_alarms(variant, alarms)
+        self.rollback_alarm_names: list[str] = (
+            [
+                wiring.deployment.naming.name(spec.name)
+                for variant in variants
+                for spec in variant_alarm_specs(wiring.endpoint_name, variant.name, alarms).values()
+            ]
+            if rollout.guarded and rollout.auto_rollback
+            else []
+        )
         self.endpoint = aws.sagemaker_endpoint.SagemakerEndpoint(
             scope,
             "endpoint",
             name=wiring.endpoint_name,
             endpoint_config_name=wiring.endpoint_config_name,
-            depends_on=[wiring.log_group],
+            deployment_config=self._deployment_config(rollout),
+            # SageMaker reads the rollback alarms (cloudwatch:DescribeAlarms) when a deployment runs: create them first.
+            depends_on=[wiring.log_group, *(self.alarms.values() if self.rollback_alarm_names else [])],
         )
         self.scaling_targets: dict[str, Any] = {}
         self.scaling_policies: dict[str, Any] = {}
@@ -106,9 +138,42 @@ class ServingEndpoint:
             # instance types and variants can be changed: SageMaker refuses that while a variant is registered.
             if autoscaling and not is_serverless(variant):
                 self._build_autoscaling(variant)
-        self.alarms: dict[str, Any] = {}
-        for variant in variants:
-            self._build_alarms(variant, alarms)
+
+    def _deployment_config(self, rollout: RolloutSettings) -> Any:
+        """Blue/green with the rollout's traffic shifting and baking periods; auto-rollback on ``rollback_alarm_names``.
+        None for mode ``none``: SageMaker's default (all at once, no baking period, no rollback)."""
+        if not rollout.guarded:
+            return None
+        ep = aws.sagemaker_endpoint
+        routing = ep.SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfiguration(
+            type=TRAFFIC_ROUTING_TYPES[rollout.mode],
+            wait_interval_in_seconds=rollout.wait_seconds,
+            canary_size=ep.SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationCanarySize(
+                type="CAPACITY_PERCENT", value=rollout.canary_percent
+            )
+            if rollout.mode == "canary"
+            else None,
+            linear_step_size=ep.SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicyTrafficRoutingConfigurationLinearStepSize(
+                type="CAPACITY_PERCENT", value=rollout.linear_step_percent
+            )
+            if rollout.mode == "linear"
+            else None,
+        )
+        return ep.SagemakerEndpointDeploymentConfig(
+            blue_green_update_policy=ep.SagemakerEndpointDeploymentConfigBlueGreenUpdatePolicy(
+                traffic_routing_configuration=routing,
+                maximum_execution_timeout_in_seconds=rollout.max_execution_timeout_seconds,
+                termination_wait_in_seconds=rollout.termination_wait_seconds,
+            ),
+            auto_rollback_configuration=ep.SagemakerEndpointDeploymentConfigAutoRollbackConfiguration(
+                alarms=[
+                    ep.SagemakerEndpointDeploymentConfigAutoRollbackConfigurationAlarms(alarm_name=name)
+                    for name in self.rollback_alarm_names
+                ]
+            )
+            if self.rollback_alarm_names
+            else None,
+        )
 
     def _build_autoscaling(self, variant: VariantSettings) -> None:
         scope, wiring = self._scope, self._wiring

@@ -1,17 +1,19 @@
-"""Model serving's settings and rules (ARCHITECTURE §6): the knobs of the variants (:class:`SageMakerSettings`),
-which image a variant runs, which instance types and feature combinations SageMaker accepts, the endpoint's name and
-ARN (:func:`endpoint_ref`), and :func:`validate_serving`, which reports every problem of one environment's serving
-settings (given the phase flag, also a variant without a trained model in phase two).
+"""Model serving's settings and rules (ARCHITECTURE §6): the knobs of the variants (:class:`SageMakerSettings`) and of
+the safe rollout of a new model or endpoint config (:class:`RolloutSettings`), which image a variant runs, which
+instance types and feature combinations SageMaker accepts, the endpoint's name and ARN (:func:`endpoint_ref`), and
+:func:`validate_serving`, which reports every problem of one environment's serving settings (given the phase flag,
+also a variant without a trained model in phase two).
 
 Plain models and rules, no resources: the environment configuration embeds :class:`SageMakerSettings` and checks
 :func:`validate_serving` when it is loaded, and :class:`constructs.model_serving.ModelServing` checks it again before
 it builds anything.
 """
 
+import math
 import re
 import unicodedata
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import AfterValidator, Field, model_validator
 
@@ -67,6 +69,83 @@ class VpcSettings(Settings):
     )
 
 
+# SageMaker deployment guardrails (phase two): how an UpdateEndpoint onto a new endpoint config shifts traffic from the
+# old (blue) fleet to the new (green) one, and which alarms roll it back. Sources are SageMaker documentation titles.
+RolloutMode = Literal["canary", "linear", "all_at_once", "none"]
+# Traffic routing type per guarded mode (TrafficRoutingConfig.Type: ALL_AT_ONCE | CANARY | LINEAR).
+TRAFFIC_ROUTING_TYPES: dict[str, str] = {"canary": "CANARY", "linear": "LINEAR", "all_at_once": "ALL_AT_ONCE"}
+# Each variant rolls back on its p99-latency and 5XX alarms (constructs.serving_endpoint.variant_alarm_specs).
+ROLLBACK_ALARMS_PER_VARIANT = 2
+# AutoRollbackConfig.Alarms: "Minimum number of 1 item. Maximum number of 10 items." (API reference,
+# AutoRollbackConfig); the provider's alarms set has max_items 10 too.
+MAX_ROLLBACK_ALARMS = 10
+# The slowest variant alarm (5XX: one 300 s period) needs this long to see a breach; a shorter baking period moves
+# traffic on before a rollback alarm can go off (constructs.serving_endpoint.variant_alarm_specs).
+ROLLBACK_ALARM_DETECTION_SECONDS = 300
+
+
+class RolloutSettings(Settings):
+    """How phase two rolls a new model or endpoint config onto the endpoint (§6): a blue/green deployment with traffic
+    shifting, baking periods and automatic rollback on the variant alarms (SageMaker deployment guardrails).
+
+    ``canary``: ``canary_percent`` of each variant's new fleet takes traffic for one baking period, then the rest.
+    ``linear``: steps of ``linear_step_percent``, each followed by a baking period. ``all_at_once``: every request moves
+    at once, then one baking period. ``none``: no deployment config, SageMaker's default (blue/green, all at once, no
+    baking period, no rollback); the only mode for a serverless variant.
+    """
+
+    mode: RolloutMode = "canary"
+    # Sizes are CAPACITY_PERCENT of each variant's instance count, so one setting fits variants of any size.
+    # CanarySize: "Value must be less than or equal to 50% of the variant's total instance count"; CapacitySize.Value:
+    # "Minimum value of 1" (API reference, TrafficRoutingConfig and CapacitySize).
+    canary_percent: int = Field(10, ge=1, le=50)
+    # LinearStepSize: "Value must be 10-50% of the variant's total instance count" (API reference,
+    # TrafficRoutingConfig).
+    linear_step_percent: int = Field(20, ge=10, le=50)
+    # Baking period after each traffic step, while the rollback alarms watch. WaitIntervalInSeconds: "Valid Range:
+    # Minimum value of 0. Maximum value of 3600." (API reference, TrafficRoutingConfig).
+    wait_seconds: int = Field(300, ge=0, le=3600)
+    # The whole deployment times out (and rolls back) after this. MaximumExecutionTimeoutInSeconds: 600-28800 (API
+    # reference, BlueGreenUpdatePolicy); the provider (hashicorp/aws 5.100.0) validates 600-14400, the stricter bound.
+    max_execution_timeout_seconds: int = Field(3600, ge=600, le=14400)
+    # The old fleet keeps running this long after the deployment completes. TerminationWaitInSeconds: "Default is 0",
+    # 0-3600 (API reference, BlueGreenUpdatePolicy). 0: no extra cost; the final baking period already watches.
+    termination_wait_seconds: int = Field(0, ge=0, le=3600)
+    # Roll back when a variant's latency or 5XX alarm goes off during a baking period (AutoRollbackConfig). The
+    # provider replaces the endpoint when this block appears or disappears: changing it costs an outage.
+    auto_rollback: bool = True
+
+    @property
+    def guarded(self) -> bool:
+        """True when the endpoint gets a deployment config (every mode but ``none``)."""
+        return self.mode != "none"
+
+    @property
+    def baking_periods(self) -> int:
+        """Baking periods of one deployment: canary and final; one per linear step; the final one only."""
+        if self.mode == "canary":
+            return 2
+        if self.mode == "linear":
+            return math.ceil(100 / self.linear_step_percent)
+        return 1 if self.mode == "all_at_once" else 0
+
+    @property
+    def total_wait_seconds(self) -> int:
+        """The deployment's waiting time: every baking period plus the wait before the old fleet is terminated."""
+        return self.baking_periods * self.wait_seconds + self.termination_wait_seconds
+
+
+# The settings each mode reads; another setting given explicitly for that mode is a mistake, not a silent no-op.
+_ROLLOUT_FIELDS: dict[str, tuple[str, ...]] = {
+    "canary": ("canary_percent", "wait_seconds", "max_execution_timeout_seconds", "termination_wait_seconds",
+               "auto_rollback"),
+    "linear": ("linear_step_percent", "wait_seconds", "max_execution_timeout_seconds", "termination_wait_seconds",
+               "auto_rollback"),
+    "all_at_once": ("wait_seconds", "max_execution_timeout_seconds", "termination_wait_seconds", "auto_rollback"),
+    "none": (),
+}  # fmt: skip
+
+
 class SageMakerSettings(Settings):
     network_isolation: bool = True  # containers get no network access
     # Phase two registers each instance variant with Application Auto Scaling (target + target-tracking policy).
@@ -83,6 +162,7 @@ class SageMakerSettings(Settings):
         min_length=1,
         max_length=10,
     )
+    rollout: RolloutSettings = RolloutSettings()  # phase two: how a new model or endpoint config goes live
 
     @model_validator(mode="after")
     def _weights(self) -> "SageMakerSettings":
@@ -229,6 +309,7 @@ def validate_serving(
             _serverless_variant_problems(at, variant) if is_serverless(variant) else _instance_problems(at, variant)
         )
     found += _serverless_problems(sagemaker)
+    found += _rollout_problems(sagemaker)
     problems = [f"environment '{env}', field 'sagemaker.{path}': {message}" for path, message in found]
     if endpoints_enabled:
         problems += _phase_two_problems(env, sagemaker)
@@ -342,6 +423,82 @@ def _serverless_problems(sagemaker: SageMakerSettings) -> list[Problem]:
     }
     message = "Serverless Inference does not support it; turn it off for a serverless variant"
     problems += [(key, message) for key, used in unsupported.items() if used]
+    return problems
+
+
+def _rollout_problems(sagemaker: SageMakerSettings) -> list[Problem]:
+    """A rollout SageMaker can run on these variants, with a timeout and baking periods that let it finish and roll
+    back."""
+    rollout = sagemaker.rollout
+    problems: list[Problem] = [
+        (
+            f"rollout.{key}",
+            f"has no effect with rollout.mode '{rollout.mode}'; remove it or choose the mode it belongs to",
+        )
+        for key in RolloutSettings.model_fields
+        if key != "mode" and key in rollout.model_fields_set and key not in _ROLLOUT_FIELDS[rollout.mode]
+    ]
+    if not rollout.guarded:
+        return problems
+    serverless = [v.name for v in sagemaker.variants if is_serverless(v)]
+    if serverless:
+        # "Deployment guardrails only apply to Asynchronous inference and Real-time inference endpoint types."
+        # (Deployment guardrails for updating models in production); canary and linear sizes are shares of an
+        # instance count, which a serverless variant does not have.
+        problems.append(
+            (
+                "rollout.mode",
+                f"'{rollout.mode}' needs SageMaker deployment guardrails (traffic shifting, baking periods, "
+                f"auto-rollback), which Serverless Inference does not support (variant {serverless[0]} is serverless); "
+                "set rollout.mode to 'none' for a serverless endpoint",
+            )
+        )
+    inf1 = [v.name for v in sagemaker.variants if not is_serverless(v) and v.instance_type.startswith("ml.inf1.")]
+    if inf1:
+        # Endpoints on Inf1 instances "fall back to using a blue/green deployment with all at once traffic shifting
+        # and no final baking period" (Deployment guardrails, Exclusions): the configured rollout would silently not
+        # apply.
+        problems.append(
+            (
+                "rollout.mode",
+                f"'{rollout.mode}' is ignored by SageMaker for endpoints on Inf1 instances (variant {inf1[0]}), which "
+                "fall back to all-at-once traffic shifting without baking period or rollback; set rollout.mode to "
+                "'none' or choose another instance type",
+            )
+        )
+    # "the timeout value should be larger than the total waiting time specified in TerminationWaitInSeconds and
+    # WaitIntervalInSeconds" (API reference, BlueGreenUpdatePolicy): the waiting time of every baking period.
+    if rollout.max_execution_timeout_seconds <= rollout.total_wait_seconds:
+        problems.append(
+            (
+                "rollout.max_execution_timeout_seconds",
+                f"must exceed the deployment's total waiting time of {rollout.total_wait_seconds} s "
+                f"({rollout.baking_periods} baking period(s) of wait_seconds {rollout.wait_seconds} + "
+                f"termination_wait_seconds {rollout.termination_wait_seconds}), or every deployment times out and "
+                f"rolls back; got {rollout.max_execution_timeout_seconds}",
+            )
+        )
+    if not rollout.auto_rollback:
+        return problems
+    if rollout.wait_seconds < ROLLBACK_ALARM_DETECTION_SECONDS:
+        problems.append(
+            (
+                "rollout.wait_seconds",
+                f"a baking period of {rollout.wait_seconds} s ends before the variant alarms can go off (the 5XX "
+                f"alarm needs {ROLLBACK_ALARM_DETECTION_SECONDS} s), so auto_rollback could never trigger; use at "
+                f"least {ROLLBACK_ALARM_DETECTION_SECONDS} or set auto_rollback to false",
+            )
+        )
+    alarms = ROLLBACK_ALARMS_PER_VARIANT * len(sagemaker.variants)
+    if alarms > MAX_ROLLBACK_ALARMS:
+        problems.append(
+            (
+                "rollout.auto_rollback",
+                f"{len(sagemaker.variants)} variants have {alarms} rollback alarms ({ROLLBACK_ALARMS_PER_VARIANT} "
+                f"each) and SageMaker takes at most {MAX_ROLLBACK_ALARMS} (AutoRollbackConfig); use at most "
+                f"{MAX_ROLLBACK_ALARMS // ROLLBACK_ALARMS_PER_VARIANT} variants or set auto_rollback to false",
+            )
+        )
     return problems
 
 

@@ -1,12 +1,13 @@
 """Kinesis inference-request stream and its consumer mapping (ARCHITECTURE §4, §5)."""
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 from cdktf import TerraformResourceLifecycle
 from pydantic import Field, model_validator
 
 from constructs import Construct
+from constructs.alarms import AlarmSpec, AlarmsSettings, queue_depth_alarm
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import allow, document
@@ -51,7 +52,7 @@ class StreamingProps:
 
 
 class Streaming(Construct):
-    """Exposes ``stream`` (aws KinesisStream), ``name``, ``arn`` and ``ref``."""
+    """Exposes ``stream`` (aws KinesisStream), ``name``, ``arn``, ``ref`` and ``alarm_specs``."""
 
     def __init__(self, scope: Construct, id: str, props: StreamingProps) -> None:
         super().__init__(scope, id)
@@ -70,6 +71,46 @@ class Streaming(Construct):
         self.name: str = self.stream.name
         self.arn: str = self.stream.arn
         self.ref = StreamRef(self.name, self.arn)
+
+    def alarm_specs(self, alarms: AlarmsSettings) -> list[AlarmSpec]:
+        """The consumer falling behind (iterator age) and producers refused for lack of capacity (write throttles)."""
+        dimensions = {"StreamName": self.name}
+        common: dict[str, Any] = {"stage": "stream", "namespace": "AWS/Kinesis", "dimensions": dimensions}
+        return [
+            AlarmSpec(
+                id="stream-iterator-age",
+                name="stream-iterator-age",
+                description=(
+                    f"The oldest unread record is over {alarms.iterator_age_ms // 1000} s old: the stream consumer "
+                    "falls behind and records near the retention limit will be lost. Check first: the consumer's "
+                    "errors and duration, its StreamRecordsFailed metric, then stream_consumer.parallelization_factor."
+                ),
+                metric_name="GetRecords.IteratorAgeMilliseconds",
+                statistic="Maximum",
+                threshold=alarms.iterator_age_ms,
+                comparison="GreaterThanThreshold",
+                period=60,
+                evaluation_periods=5,
+                datapoints_to_alarm=3,
+                **common,
+            ),
+            AlarmSpec(
+                id="stream-write-throttles",
+                name="stream-write-throttles",
+                description=(
+                    "Producers' PutRecord(s) calls were refused for lack of stream capacity. Check first: "
+                    "IncomingRecords/IncomingBytes against the shard limits (1,000 records or 1 MiB per second per "
+                    "shard); raise kinesis.shard_count or switch kinesis.mode to ON_DEMAND."
+                ),
+                metric_name="WriteProvisionedThroughputExceeded",
+                statistic="Sum",
+                threshold=0,
+                comparison="GreaterThanThreshold",
+                period=300,
+                evaluation_periods=1,
+                **common,
+            ),
+        ]
 
 
 @dataclass(frozen=True)
@@ -91,7 +132,7 @@ class ConsumerMapping(Construct):
     """Reads the stream into the consumer; failed batches (after bisecting and retries) go to an SQS queue.
 
     The consumer reports partial failures (``ReportBatchItemFailures``), so only the bad records are retried.
-    Exposes ``mapping``, ``failure_queue``.
+    Exposes ``mapping``, ``failure_queue`` and ``alarms`` (its depth alarm spec).
     """
 
     def __init__(self, scope: Construct, id: str, props: ConsumerMappingProps) -> None:
@@ -137,3 +178,14 @@ class ConsumerMapping(Construct):
             ),
             depends_on=[grant, props.function_policy],
         )
+        self.alarms = [
+            queue_depth_alarm(
+                "stream-on-failure-depth",
+                "stream-consumer-failed-depth",
+                "stream",
+                self.failure_queue.name,
+                "Stream records failed every retry and their batch was sent to the on-failure queue (the message "
+                "names the shard and sequence numbers, not the data). Check first: ERROR lines of the stream "
+                "consumer at that time; then re-read those records from the stream while it still retains them.",
+            )
+        ]

@@ -10,6 +10,7 @@ from cdktf import TerraformResourceLifecycle
 from pydantic import Field, model_validator
 
 from constructs import Construct
+from constructs.alarms import AlarmSpec
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.refs import KeyRef, TableRef
@@ -31,6 +32,20 @@ PREDICTIONS_VARIANT_INDEX = "by-variant-shard-time"
 PREDICTIONS_VARIANT_SHARD_ATTRIBUTE = "variant_shard"  # GSI hash key: "<variant>#<shard>"
 PREDICTIONS_CREATED_AT_ATTRIBUTE = "created_at"  # GSI range key: ISO-8601 UTC with milliseconds
 PREDICTIONS_VARIANT_SHARDS = 16
+# The operations DynamoDB reports ThrottledRequests and SystemErrors for (dimension Operation) that read or write items:
+# every call our handlers and workflows make is one of them. Ten, CloudWatch's limit of metrics in one math alarm.
+DATA_PLANE_OPERATIONS = (
+    "GetItem",
+    "PutItem",
+    "UpdateItem",
+    "DeleteItem",
+    "Query",
+    "Scan",
+    "BatchGetItem",
+    "BatchWriteItem",
+    "TransactGetItems",
+    "TransactWriteItems",
+)
 
 
 class TablesSettings(Settings):
@@ -100,6 +115,45 @@ class Tables(Construct):
         self.model_registry_ref = TableRef(self.model_registry.name, self.model_registry.arn)
         self.experiments_ref = TableRef(self.experiments.name, self.experiments.arn)
         self.predictions_ref = TableRef(self.predictions.name, self.predictions.arn)
+
+    def alarm_specs(self) -> list[AlarmSpec]:
+        """Per table: requests throttled, and requests DynamoDB failed itself (HTTP 500), over every operation."""
+        specs = []
+        for table in self.all:
+            component = table.node.id
+            for kind, metric, check in (
+                (
+                    "throttles",
+                    "ThrottledRequests",
+                    "requests were throttled. Check first: ConsumedRead/WriteCapacityUnits against the provisioned "
+                    "capacity (dynamodb.billing_mode), then a hot partition key in CloudWatch Contributor Insights.",
+                ),
+                (
+                    "system-errors",
+                    "SystemErrors",
+                    "DynamoDB failed requests itself (HTTP 500). Check first: the AWS Health Dashboard for DynamoDB "
+                    "in this region; the SDKs retry these, so a sustained count means callers are failing.",
+                ),
+            ):
+                specs.append(
+                    AlarmSpec(
+                        id=f"table-{component}-{kind}",
+                        name=f"table-{component}-{kind}",
+                        description=f"Table {component}: {check}",
+                        stage="data",
+                        namespace="AWS/DynamoDB",
+                        metric_name=metric,
+                        dimensions={"TableName": table.name},
+                        # Both metrics exist only per operation: the alarm sums the operations (at most 10).
+                        sum_over=tuple({"Operation": op} for op in DATA_PLANE_OPERATIONS),
+                        statistic="Sum",
+                        threshold=0,
+                        comparison="GreaterThanThreshold",
+                        period=300,
+                        evaluation_periods=1,
+                    )
+                )
+        return specs
 
     def _table(
         self,

@@ -23,6 +23,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from constructs import Construct
+from constructs.alarms import AlarmSpec
 from constructs.aws_modules import aws
 from constructs.log_group import LogsSettings, owned_log_group
 from constructs.naming import Kind, Naming, NamingError
@@ -214,6 +215,50 @@ class Workflows(Construct):
         self.batch = self._state_machine("batch-inference", self.batch_definition, self._batch_statements())
         self.training_arn: str = self.training.arn
         self.batch_arn: str = self.batch.arn
+
+    def alarm_specs(self) -> list[AlarmSpec]:
+        """Per state machine: executions failed, timed out, and throttled (StartExecution refused)."""
+        kinds = (
+            (
+                "failed",
+                "ExecutionsFailed",
+                "an execution failed. Check first: the execution's event history in the Step Functions console (the "
+                "failed state and its error), then the alerts mail NotifyFailure sent with the same cause.",
+            ),
+            (
+                "timed-out",
+                "ExecutionsTimedOut",
+                "an execution ran past its timeout. Check first: the state it was in (a SageMaker job's status, or an "
+                "approval nobody answered), then the job's max runtime.",
+            ),
+            (
+                "throttled",
+                "ExecutionThrottled",
+                "Step Functions throttled state transitions or StartExecution. Check first: how many executions run "
+                "at once (a burst of uploads starts one each) and the account's Step Functions quotas.",
+            ),
+        )
+        specs = []
+        for machine in (self.training, self.batch):
+            component = machine.node.id
+            for kind, metric, check in kinds:
+                specs.append(
+                    AlarmSpec(
+                        id=f"{component}-{kind}",
+                        name=f"{component}-{kind}",
+                        description=f"Workflow {component}: {check}",
+                        stage="training",
+                        namespace="AWS/States",
+                        metric_name=metric,
+                        dimensions={"StateMachineArn": machine.arn},
+                        statistic="Sum",
+                        threshold=0,
+                        comparison="GreaterThanThreshold",
+                        period=300,
+                        evaluation_periods=1,
+                    )
+                )
+        return specs
 
     def _arn(self, service: str, resource: str) -> str:
         d = self._props.deployment

@@ -23,7 +23,14 @@ from constructs.event_rules import TriggersSettings
 from constructs.functions import FunctionsSettings
 from constructs.inference_api import ApiSettings
 from constructs.log_group import LogsSettings
-from constructs.monitoring import EmailAddress, check_unique_addresses
+from constructs.monitoring import (
+    AlertsSettings,
+    BudgetSettings,
+    EmailAddress,
+    HttpsEndpoint,
+    check_unique_addresses,
+    check_unique_endpoints,
+)
 from constructs.naming import LONGEST_COMPONENTS, Naming, NamingError
 from constructs.quotas import concurrency_problems, limit_problems
 from constructs.serving_rules import SageMakerSettings, image_problems, validate_serving
@@ -98,9 +105,18 @@ class EnvironmentConfig(Settings):
     batch: BatchSettings = BatchSettings()
     analytics: AnalyticsSettings = AnalyticsSettings()
     triggers: TriggersSettings = TriggersSettings()
+    budget: BudgetSettings = BudgetSettings()
     alert_emails: list[EmailAddress] = Field(default_factory=list)  # subscribed to the alerts topic (each once)
+    # HTTPS endpoints subscribed to the alerts topic (chat or paging webhooks; each once; https only)
+    alert_https_endpoints: list[HttpsEndpoint] = Field(default_factory=list)
 
     _unique_emails = field_validator("alert_emails")(check_unique_addresses)
+    _unique_endpoints = field_validator("alert_https_endpoints")(check_unique_endpoints)
+
+    @property
+    def alerts(self) -> AlertsSettings:
+        """Who gets the alerts (constructs/monitoring.py)."""
+        return AlertsSettings(alert_emails=self.alert_emails, alert_https_endpoints=self.alert_https_endpoints)
 
     @property
     def approval_required(self) -> bool:
@@ -182,6 +198,13 @@ def _naming_problems(project: str, env: str, cfg: EnvironmentConfig) -> list[str
 def _environment_problems(project: str | None, env: str, cfg: EnvironmentConfig) -> list[str]:
     """Rules spanning sections of one schema-valid environment, reported under the field a reviewer has to change."""
     problems = []
+    if (cfg.protect_stateful or cfg.endpoints_enabled) and not cfg.alerts.subscriber_count:
+        why = "protect_stateful" if cfg.protect_stateful else "endpoints_enabled"
+        problems.append(
+            f"environment '{env}', field 'alert_emails': the alerts topic needs at least one subscriber (an address "
+            f"in alert_emails or a URL in alert_https_endpoints) while {why} is true; without one no alarm reaches "
+            "a person"
+        )
     if cfg.protect_stateful and cfg.data_lake.force_destroy:
         problems.append(
             f"environment '{env}', field 'data_lake.force_destroy': cannot be true while protect_stateful is true"

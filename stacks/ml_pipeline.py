@@ -18,7 +18,7 @@ from constructs.event_rules import EventRules, EventRulesProps
 from constructs.functions import Functions, FunctionsProps
 from constructs.inference_api import InferenceApi, InferenceApiProps
 from constructs.model_serving import ModelServing, ModelServingProps
-from constructs.monitoring import Alerts, AlertsProps, AlertsSettings
+from constructs.monitoring import RUNBOOK, Alerts, AlertsProps, Monitoring, MonitoringProps
 from constructs.refs import Deployment
 from constructs.serving_rules import endpoint_ref
 from constructs.streaming import ConsumerMapping, ConsumerMappingProps, Streaming, StreamingProps
@@ -50,6 +50,7 @@ class MlPipelineStack(TerraformStack):
         self._workflows()
         self._triggers()
         self._analytics()
+        self._monitoring()
         pipeline_outputs(self)
 
     def _state_and_provider(self, config: AppConfig, env: str) -> None:
@@ -87,6 +88,7 @@ class MlPipelineStack(TerraformStack):
         publishers = (
             publisher_grant("cloudwatch.amazonaws.com"),
             publisher_grant("events.amazonaws.com", account_id=account, region=region),
+            publisher_grant("budgets.amazonaws.com"),
         )
         logs = logs_grant(region, account)
         self.ops_key = self._key("ops", "Encrypts logs, alert topics and dead-letter queues", (logs, *publishers))
@@ -132,7 +134,7 @@ class MlPipelineStack(TerraformStack):
             ),
         )
         consumer = self.functions.stream_consumer
-        ConsumerMapping(
+        self.consumer_mapping = ConsumerMapping(
             self,
             "stream-consumer-mapping",
             ConsumerMappingProps(
@@ -157,9 +159,7 @@ class MlPipelineStack(TerraformStack):
     def _serving(self) -> None:
         """Alerts, models and endpoint config; in phase two the endpoint with its autoscaling and alarms."""
         cfg = self.cfg
-        alerts = AlertsProps(
-            self.where.naming, self.ops_key.ref, self.where.account_id, AlertsSettings(alert_emails=cfg.alert_emails)
-        )
+        alerts = AlertsProps(self.where.naming, self.ops_key.ref, self.where.account_id, cfg.alerts)
         self.alerts = Alerts(self, "alerts", alerts)
         self.serving = ModelServing(
             self,
@@ -238,5 +238,32 @@ class MlPipelineStack(TerraformStack):
                 cfg.data_lake.force_destroy,
                 cfg.analytics,
                 cfg.logs,
+            ),
+        )
+
+    def _monitoring(self) -> None:
+        """An alarm on everything that can fail (each construct's specs), the dashboard and the monthly budget."""
+        cfg, alarms = self.cfg, self.cfg.alarms
+        specs = [
+            *self.event_rules.alarms,
+            *self.functions.alarm_specs(alarms),
+            *self.tables.alarm_specs(),
+            *self.workflows.alarm_specs(),
+            *self.api.alarm_specs(alarms),
+            *self.streaming.alarm_specs(alarms),
+            *self.consumer_mapping.alarms,
+        ]
+        variants = [v.name for v in cfg.sagemaker.variants] if cfg.endpoints_enabled else []
+        self.monitoring = Monitoring(
+            self,
+            "monitoring",
+            MonitoringProps(
+                deployment=self.where,
+                alerts_topic=self.alerts.ref,
+                alarms=tuple(specs),
+                shown=tuple(self.serving.alarm_specs),
+                graphs=tuple(self.functions.graphs(variants)),
+                runbook=RUNBOOK.format(env=self.where.naming.env),
+                budget=cfg.budget,
             ),
         )

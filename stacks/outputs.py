@@ -23,6 +23,7 @@ def pipeline_outputs(stack: Any) -> None:
         "ops_key_arn": (stack.ops_key.arn, "KMS key for logs, alerts and queues"),
         "ml_key_arn": (stack.ml_key.arn, "KMS key for model artifacts and SageMaker"),
         "alerts_topic_arn": (stack.alerts.topic_arn, "SNS topic receiving every alarm"),
+        "dashboard_name": (stack.monitoring.dashboard_name, "CloudWatch dashboard of this environment"),
         "endpoint_config_name": (stack.serving.endpoint_config.name, "SageMaker endpoint configuration (A/B)"),
         "api_url": (
             stack.api.url,

@@ -12,6 +12,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlp_common import aws, model
+from mlp_common import metric_names as names
 from mlp_common.features import (
     FeatureError,
     LoneSurrogateError,
@@ -123,8 +124,8 @@ def predict(features: list[float], request_id: str, cfg: Settings, now: datetime
         raise ApiError(502, "model invocation failed") from None
     emit(
         cfg.namespace,
-        [Metric("PredictionLatency", result.latency_ms, "Milliseconds")],
-        {"Environment": cfg.environment, "Variant": result.variant},
+        [Metric(names.PREDICTION_LATENCY, result.latency_ms, "Milliseconds")],
+        {names.DIMENSION: cfg.environment, names.VARIANT_DIMENSION: result.variant},
     )
     item = prediction_item(
         request_id,

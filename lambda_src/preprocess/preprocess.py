@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from mlp_common import aws
+from mlp_common import metric_names as names
 from mlp_common.features import loads_strict, to_csv, validate_features
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
@@ -233,12 +234,12 @@ def process_object(bucket: str, key: str, cfg: Settings) -> dict[str, Any]:
     _put_csv(s3, cfg.processed_bucket, f"training/validation/{csv_key(key)}", validation)
 
     metrics = [
-        Metric("RecordsProcessed", len(processed), "Count"),
-        Metric("RecordsRejected", len(rejected), "Count"),
+        Metric(names.RECORDS_PROCESSED, len(processed), "Count"),
+        Metric(names.RECORDS_REJECTED, len(rejected), "Count"),
     ]
     if drift is not None:
-        metrics.append(Metric("DataDrift", drift, "None"))
-    emit(cfg.namespace, metrics, {"Environment": cfg.environment})
+        metrics.append(Metric(names.DATA_DRIFT, drift, "None"))
+    emit(cfg.namespace, metrics, {names.DIMENSION: cfg.environment})
     summary.update(
         processed=len(processed),
         rejected=len(rejected),
@@ -265,7 +266,7 @@ def _put_csv(s3: Any, bucket: str, key: str, lines: list[str]) -> None:
 
 def _refuse(summary: dict[str, Any], cfg: Settings, reason: str) -> dict[str, Any]:
     logger.error("object refused", bucket=summary["bucket"], key=summary["key"], reason=reason)
-    emit(cfg.namespace, [Metric("ObjectsRefused", 1, "Count")], {"Environment": cfg.environment})
+    emit(cfg.namespace, [Metric(names.OBJECTS_REFUSED, 1, "Count")], {names.DIMENSION: cfg.environment})
     return {**summary, "status": "failed", "reason": reason}
 
 

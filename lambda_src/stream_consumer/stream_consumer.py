@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from mlp_common import aws, model
+from mlp_common import metric_names as names
 from mlp_common.features import FeatureError, LoneSurrogateError, loads_strict, validate_features
 from mlp_common.lambda_context import LambdaContext
 from mlp_common.log import Logger
@@ -199,18 +200,21 @@ def process_batch(
 
 
 def _emit_metrics(cfg: Settings, *, processed: int, failed: int, latencies: dict[str, list[float]]) -> None:
-    dimensions = {"Environment": cfg.environment}
+    dimensions = {names.DIMENSION: cfg.environment}
     emit(
         cfg.namespace,
-        [Metric("StreamRecordsProcessed", processed, "Count"), Metric("StreamRecordsFailed", failed, "Count")],
+        [
+            Metric(names.STREAM_RECORDS_PROCESSED, processed, "Count"),
+            Metric(names.STREAM_RECORDS_FAILED, failed, "Count"),
+        ],
         dimensions,
     )
     for variant, values in latencies.items():
         for start in range(0, len(values), MAX_VALUES):
             emit(
                 cfg.namespace,
-                [Metric("PredictionLatency", values[start : start + MAX_VALUES], "Milliseconds")],
-                {**dimensions, "Variant": variant},
+                [Metric(names.PREDICTION_LATENCY, values[start : start + MAX_VALUES], "Milliseconds")],
+                {**dimensions, names.VARIANT_DIMENSION: variant},
             )
 
 

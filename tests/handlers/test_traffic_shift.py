@@ -1,9 +1,11 @@
-"""traffic_shift: alarm parsing, shift on moto's SageMaker endpoint, idempotency, refusals, AWS errors."""
+"""traffic_shift: alarm parsing, shift on moto's SageMaker endpoint, idempotency, refusals, AWS errors, and the
+bounded wait for an endpoint that is not InService (fake clock: no test sleeps)."""
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from typing import Any
 
 import boto3
@@ -11,6 +13,7 @@ import pytest
 import traffic_shift
 from botocore.exceptions import ClientError
 from mlp_common import aws
+from mlp_common.settings import ConfigError
 
 from tests.handlers.fakes import ENDPOINT_NAME, REGION, FakeLambdaContext, log_lines
 
@@ -285,3 +288,310 @@ def test_absent_or_null_parts_are_not_malformed_but_still_change_nothing(
     assert result["reason"] in {"alarm state is unknown, not ALARM", "alarm has no EndpointName/VariantName dimensions"}
     assert updates == []
     assert _weights(sagemaker) == {"VariantA": 1.0, "VariantB": 1.0}
+
+
+# --- waiting for InService: the endpoint refuses weight changes while autoscaling or a deployment updates it ---
+
+
+@dataclass
+class FakeClock:
+    """traffic_shift's monotonic clock and sleep: sleeping only advances the clock (and runs `on_sleep`, if set)."""
+
+    now: float = 1_000.0
+    sleeps: list[float] = field(default_factory=list)
+    on_sleep: Callable[[], None] | None = None
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.sleeps.append(seconds)
+        self.now += seconds
+        if self.on_sleep:
+            self.on_sleep()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> FakeClock:
+    fake = FakeClock()
+    monkeypatch.setattr(traffic_shift, "monotonic", fake.monotonic)
+    monkeypatch.setattr(traffic_shift, "sleep", fake.sleep)
+    return fake
+
+
+@dataclass
+class _Context(FakeLambdaContext):
+    remaining_millis: int = 900_000  # a 15-minute function just invoked: the wait is bounded by its settings only
+
+    def get_remaining_time_in_millis(self) -> int:
+        return self.remaining_millis
+
+
+def _statuses(monkeypatch: pytest.MonkeyPatch, *statuses: str, then: str | None = None) -> list[str]:
+    """The function's DescribeEndpoint reports these statuses in turn (moto's variants), then `then` (default: moto's
+    own InService). Returns the statuses reported so far."""
+    client = aws.client("sagemaker")
+    real = client.describe_endpoint
+    queued, reported = list(statuses), []
+
+    def describe(**kwargs: Any) -> dict[str, Any]:
+        response = real(**kwargs)
+        status = queued.pop(0) if queued else then
+        if status:
+            response["EndpointStatus"] = status
+        reported.append(response["EndpointStatus"])
+        return response
+
+    monkeypatch.setattr(client, "describe_endpoint", describe)
+    return reported
+
+
+def _refuse_updates(monkeypatch: pytest.MonkeyPatch, *errors: ClientError) -> list[dict[str, Any]]:
+    """The function's first updates raise these errors, the next ones reach moto; returns every attempt."""
+    client = aws.client("sagemaker")
+    real = client.update_endpoint_weights_and_capacities
+    queued, attempts = list(errors), []
+
+    def update(**kwargs: Any) -> dict[str, Any]:
+        attempts.append(kwargs)
+        if queued:
+            raise queued.pop(0)
+        return real(**kwargs)
+
+    monkeypatch.setattr(client, "update_endpoint_weights_and_capacities", update)
+    return attempts
+
+
+def _client_error(code: str, message: str) -> ClientError:
+    return ClientError({"Error": {"Code": code, "Message": message}}, "UpdateEndpointWeightsAndCapacities")
+
+
+_IN_PROGRESS = f'Cannot update in-progress endpoint "arn:aws:sagemaker:{REGION}:123456789012:endpoint/{ENDPOINT_NAME}".'
+_SHIFTED_A = {
+    "action": "shifted",
+    "reason": "variant VariantA in alarm; traffic moved to the other variants",
+    "weights": {"VariantA": 0.0, "VariantB": 1.0},
+}
+
+
+def test_wait_settings_default_to_ten_minutes_polled_every_fifteen_seconds() -> None:
+    cfg = traffic_shift.Settings.from_env()
+    assert (cfg.wait_seconds, cfg.poll_seconds) == (600, 15)
+
+
+def test_wait_settings_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ENDPOINT_WAIT_SECONDS", "0")
+    monkeypatch.setenv("ENDPOINT_POLL_SECONDS", "5")
+    cfg = traffic_shift.Settings.from_env()
+    assert (cfg.wait_seconds, cfg.poll_seconds) == (0, 5)
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("ENDPOINT_WAIT_SECONDS", "10m", "environment variable ENDPOINT_WAIT_SECONDS must be an integer, got '10m'"),
+        ("ENDPOINT_WAIT_SECONDS", "-1", "environment variable ENDPOINT_WAIT_SECONDS must be >= 0, got -1"),
+        ("ENDPOINT_POLL_SECONDS", "0", "environment variable ENDPOINT_POLL_SECONDS must be >= 1, got 0"),
+    ],
+)
+def test_bad_wait_settings_name_the_variable(
+    variable: str, value: str, message: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigError) as raised:
+        traffic_shift.Settings.from_env()
+    assert str(raised.value) == message
+
+
+@pytest.mark.parametrize(
+    ("wait_seconds", "remaining_millis", "budget"),
+    [(600, 900_000, 600.0), (600, 45_000, 35.0), (20, 45_000, 20.0), (600, 5_000, 0.0), (0, 900_000, 0.0)],
+)
+def test_wait_budget_is_the_earlier_of_the_setting_and_the_invocation_time_left(
+    wait_seconds: int, remaining_millis: int, budget: float
+) -> None:
+    cfg = traffic_shift.Settings(endpoints_enabled=True, endpoint_name=ENDPOINT_NAME, wait_seconds=wait_seconds)
+    assert traffic_shift.wait_budget(cfg, remaining_millis) == budget
+
+
+@pytest.mark.parametrize("status", ["Updating", "SystemUpdating", "Creating", "RollingBack"])
+@pytest.mark.parametrize("polls", [1, 3])
+def test_busy_endpoint_is_waited_for_then_shifted_once(
+    status: str,
+    polls: int,
+    endpoint: Callable[..., Any],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    stdout_json: Callable,
+) -> None:
+    monkeypatch.setenv("ENDPOINT_POLL_SECONDS", "7")
+    sagemaker = endpoint()
+    updates = _count_updates()
+    reported = _statuses(monkeypatch, *[status] * polls)
+
+    result = traffic_shift.handler(_alarm("VariantA"), _Context())
+
+    assert result == {**_SHIFTED_A, "waited_seconds": 7.0 * polls}
+    assert clock.sleeps == [7.0] * polls
+    assert reported == [status] * polls + ["InService"]
+    assert len(updates) == 1
+    assert _weights(sagemaker) == {"VariantA": 0.0, "VariantB": 1.0}
+    lines = log_lines(stdout_json())
+    assert [(line["level"], line["message"]) for line in lines] == [
+        ("WARNING", "endpoint busy; waiting for InService"),
+        ("WARNING", "traffic shifted"),
+    ]
+    assert (lines[0]["endpoint_status"], lines[0]["poll_seconds"]) == (status, 7)
+
+
+def test_update_refused_as_in_progress_is_retried_once_the_endpoint_is_in_service(
+    endpoint: Callable[..., Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch, stdout_json: Callable
+) -> None:
+    sagemaker = endpoint()
+    # InService when described, Updating by the time of the update (a scale-out started in between).
+    reported = _statuses(monkeypatch, "InService", "Updating")
+    attempts = _refuse_updates(monkeypatch, _client_error("ValidationException", _IN_PROGRESS))
+
+    result = traffic_shift.handler(_alarm("VariantA"), _Context())
+
+    assert result == {**_SHIFTED_A, "waited_seconds": 30.0}
+    assert len(attempts) == 2
+    assert reported == ["InService", "Updating", "InService"]
+    assert clock.sleeps == [15.0, 15.0]
+    assert _weights(sagemaker) == {"VariantA": 0.0, "VariantB": 1.0}
+    assert [line["level"] for line in log_lines(stdout_json())] == ["WARNING", "WARNING"]
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        _client_error("ValidationException", f'Could not find endpoint "{ENDPOINT_NAME}".'),
+        _client_error("ThrottlingException", "Rate exceeded"),
+        _client_error("AccessDeniedException", "not authorized to perform: sagemaker:UpdateEndpointWeights..."),
+    ],
+)
+def test_other_update_errors_propagate_for_the_async_retry(
+    error: ClientError, endpoint: Callable[..., Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    endpoint()
+    attempts = _refuse_updates(monkeypatch, error)
+    with pytest.raises(ClientError) as raised:
+        traffic_shift.handler(_alarm("VariantA"), _Context())
+    assert raised.value is error
+    assert len(attempts) == 1
+    assert clock.sleeps == []
+
+
+@pytest.mark.parametrize(
+    ("wait_seconds", "remaining_millis", "sleeps"),
+    [
+        ("60", 900_000, [15.0, 15.0, 15.0, 15.0]),  # ENDPOINT_WAIT_SECONDS is the bound
+        ("600", 45_000, [15.0, 15.0, 5.0]),  # the invocation's time left (45 s - 10 s margin) is the bound
+        ("600", 10_000, []),  # no time left to wait at all
+        ("0", 900_000, []),  # waiting switched off
+    ],
+)
+def test_endpoint_busy_past_the_bound_raises_for_the_async_retry_without_updating(
+    wait_seconds: str,
+    remaining_millis: int,
+    sleeps: list[float],
+    endpoint: Callable[..., Any],
+    clock: FakeClock,
+    monkeypatch: pytest.MonkeyPatch,
+    stdout_json: Callable,
+) -> None:
+    monkeypatch.setenv("ENDPOINT_WAIT_SECONDS", wait_seconds)
+    sagemaker = endpoint()
+    updates = _count_updates()
+    _statuses(monkeypatch, then="Updating")
+
+    with pytest.raises(traffic_shift.EndpointBusyError) as raised:
+        traffic_shift.handler(_alarm("VariantA"), _Context(remaining_millis=remaining_millis))
+
+    waited = sum(sleeps)
+    assert str(raised.value) == (
+        f"endpoint {ENDPOINT_NAME} is still Updating after waiting {waited:.1f} s for InService; traffic not shifted"
+    )
+    assert (raised.value.endpoint_name, raised.value.status, raised.value.waited_seconds) == (
+        ENDPOINT_NAME,
+        "Updating",
+        waited,
+    )
+    assert clock.sleeps == sleeps
+    assert updates == []
+    assert _weights(sagemaker) == {"VariantA": 1.0, "VariantB": 1.0}
+    lines = log_lines(stdout_json())
+    assert [line["level"] for line in lines] == ["WARNING", "ERROR"]
+    assert lines[-1]["reason"] == str(raised.value)
+
+
+def test_a_variant_drained_while_waiting_is_not_drained_again(
+    endpoint: Callable[..., Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch, stdout_json: Callable
+) -> None:
+    sagemaker = endpoint()
+    updates = _count_updates()
+    _statuses(monkeypatch, "Updating", "Updating")
+    # An earlier invocation for the same alarm (or an operator) drains VariantA while this one waits.
+    clock.on_sleep = lambda: sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT_NAME, DesiredWeightsAndCapacities=[{"VariantName": "VariantA", "DesiredWeight": 0.0}]
+    )
+
+    result = traffic_shift.handler(_alarm("VariantA"), _Context())
+
+    assert result == {
+        "action": "noop",
+        "reason": "variant VariantA already receives no traffic",
+        "weights": {"VariantA": 0.0, "VariantB": 1.0},
+        "waited_seconds": 30.0,
+    }
+    assert updates == []
+    assert [line["level"] for line in log_lines(stdout_json())] == ["WARNING", "INFO"]
+
+
+def test_the_other_variant_drained_while_waiting_blocks_the_shift(
+    endpoint: Callable[..., Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch, stdout_json: Callable
+) -> None:
+    sagemaker = endpoint()
+    updates = _count_updates()
+    _statuses(monkeypatch, "Updating")
+    # VariantB's own alarm drained it while this invocation (for VariantA) waited: A is now the only one left.
+    clock.on_sleep = lambda: sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ENDPOINT_NAME, DesiredWeightsAndCapacities=[{"VariantName": "VariantB", "DesiredWeight": 0.0}]
+    )
+
+    result = traffic_shift.handler(_alarm("VariantA"), _Context())
+
+    assert result == {
+        "action": "noop",
+        "reason": "no healthy variant other than VariantA to take the traffic",
+        "weights": {"VariantA": 1.0, "VariantB": 0.0},
+        "waited_seconds": 15.0,
+    }
+    assert updates == []
+    assert _weights(sagemaker) == {"VariantA": 1.0, "VariantB": 0.0}
+    assert [line["level"] for line in log_lines(stdout_json())] == ["WARNING", "ERROR"]
+
+
+@pytest.mark.parametrize("status", ["Failed", "OutOfService", "Deleting", "UpdateRollbackFailed", ""])
+def test_endpoint_that_will_not_return_to_service_is_a_noop_with_an_error(
+    status: str, endpoint: Callable[..., Any], clock: FakeClock, monkeypatch: pytest.MonkeyPatch, stdout_json: Callable
+) -> None:
+    sagemaker = endpoint()
+    updates = _count_updates()
+    client = aws.client("sagemaker")
+    real = client.describe_endpoint
+    monkeypatch.setattr(client, "describe_endpoint", lambda **kw: {**real(**kw), "EndpointStatus": status})
+
+    result = traffic_shift.handler(_alarm("VariantA"), _Context())
+
+    shown = status or "of unknown status"
+    assert result == {
+        "action": "noop",
+        "reason": f"endpoint {ENDPOINT_NAME} is {shown}: no variant can safely take the traffic",
+        "weights": {"VariantA": 1.0, "VariantB": 1.0},
+    }
+    assert updates == []
+    assert clock.sleeps == []
+    assert _weights(sagemaker) == {"VariantA": 1.0, "VariantB": 1.0}
+    [line] = log_lines(stdout_json())
+    assert (line["level"], line["reason"]) == ("ERROR", result["reason"])

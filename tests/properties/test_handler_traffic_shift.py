@@ -1,6 +1,7 @@
 """traffic_shift, property-based: any event shape gives a defined result; a malformed event never moves traffic.
 
-Its documented exceptions are AWS errors (ClientError, so the asynchronous invocation retries) and ConfigError. No
+Its documented exceptions are AWS errors (ClientError, so the asynchronous invocation retries), EndpointBusyError (an
+endpoint still updating after the bounded wait: tests/handlers/test_traffic_shift_waits.py) and ConfigError. No
 event raises anything: a part of the wrong type is refused as "malformed alarm event: <part> must be <type>" with an
 ERROR log, before any AWS call. Only a well-formed ALARM on this endpoint's variant may shift traffic.
 """
@@ -96,7 +97,11 @@ def sagemaker(monkeypatch: pytest.MonkeyPatch) -> dict[str, list[Any]]:
 
     def describe(**kwargs: Any) -> dict[str, Any]:
         calls["describe"].append(kwargs)
-        return {"EndpointName": kwargs["EndpointName"], "ProductionVariants": json.loads(json.dumps(_VARIANTS))}
+        return {
+            "EndpointName": kwargs["EndpointName"],
+            "EndpointStatus": "InService",
+            "ProductionVariants": json.loads(json.dumps(_VARIANTS)),
+        }
 
     def update(**kwargs: Any) -> dict[str, Any]:
         calls["update"].append(kwargs)

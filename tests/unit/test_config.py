@@ -51,6 +51,8 @@ def minimal_environment(**overrides: Any) -> dict[str, Any]:
         "account_ids": ["444444444444"],
         "owner": "team",
         "cost_center": "cc",
+        # protect_stateful defaults to true, which needs someone to receive the alerts
+        "alert_emails": ["oncall@example.com"],
         **overrides,
     }
 

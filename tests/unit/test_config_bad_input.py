@@ -193,6 +193,57 @@ def test_duplicate_alert_emails(document: dict[str, Any]) -> None:
     ]
 
 
+@pytest.mark.parametrize(
+    ("fields", "why"),
+    [
+        ({"protect_stateful": True, "data_lake": {}}, "protect_stateful"),
+        ({"endpoints_enabled": True}, "endpoints_enabled"),
+    ],
+)
+def test_alerts_need_a_subscriber_where_data_is_protected_or_endpoints_serve(
+    document: dict[str, Any], fields: dict[str, Any], why: str
+) -> None:
+    context = with_dev(document, alert_emails=[], **fields)
+    problems = [p for p in problems_of(context) if "alert_emails" in p]
+    assert problems == [
+        "environment 'dev', field 'alert_emails': the alerts topic needs at least one subscriber (an address in "
+        f"alert_emails or a URL in alert_https_endpoints) while {why} is true; without one no alarm reaches a person"
+    ]
+
+
+def test_an_https_endpoint_alone_is_a_subscriber(document: dict[str, Any]) -> None:
+    context = with_dev(
+        document,
+        alert_emails=[],
+        protect_stateful=True,
+        data_lake={},
+        alert_https_endpoints=["https://page.example.com/x"],
+    )
+    assert parse_config(context, {}).environments["dev"].alerts.subscriber_count == 1
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://page.example.com/x",
+        "https://",
+        "https://page example.com",
+        "ftp://x.example.com",
+        "https://h/" + "a" * 2048,
+    ],
+)
+def test_alert_endpoints_must_be_https_urls(document: dict[str, Any], url: str) -> None:
+    (problem,) = problems_of(with_dev(document, alert_https_endpoints=[url]))
+    assert problem.startswith("environment 'dev', field 'alert_https_endpoints.0': ")
+
+
+def test_duplicate_alert_endpoints(document: dict[str, Any]) -> None:
+    url = "https://hooks.example.com/services/secret"
+    assert problems_of(with_dev(document, alert_https_endpoints=[url, url])) == [
+        "environment 'dev', field 'alert_https_endpoints': each endpoint may be listed once; 1 repeated"
+    ]
+
+
 # --- every problem is listed: cross-field rules run for each environment whose own fields are valid -----------------
 
 

@@ -147,13 +147,19 @@ def test_key_policies_name_root_admin_and_scope_services(dev):
         assert root["Action"] == "kms:*"
     assert len(keys["data-key"]["Statement"]) == 1  # no service principal may use the data key directly
     services = {s["Principal"]["Service"]: s for s in keys["ops-key"]["Statement"][1:]}
-    assert set(services) == {"logs.us-east-1.amazonaws.com", "cloudwatch.amazonaws.com", "events.amazonaws.com"}
+    assert set(services) == {
+        "logs.us-east-1.amazonaws.com",
+        "cloudwatch.amazonaws.com",
+        "events.amazonaws.com",
+        "budgets.amazonaws.com",
+    }
     assert services["logs.us-east-1.amazonaws.com"]["Condition"] == {
         "ArnLike": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:us-east-1:{ACCOUNT_REF}:log-group:*"}
     }
-    for name in ("cloudwatch.amazonaws.com", "events.amazonaws.com"):
+    for name in ("cloudwatch.amazonaws.com", "events.amazonaws.com", "budgets.amazonaws.com"):
         assert services[name]["Action"] == ["kms:Decrypt", "kms:GenerateDataKey*"]
-    assert services["cloudwatch.amazonaws.com"]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_REF}}
+    for name in ("cloudwatch.amazonaws.com", "budgets.amazonaws.com"):
+        assert services[name]["Condition"] == {"StringEquals": {"aws:SourceAccount": ACCOUNT_REF}}
     # EventBridge-to-encrypted-topic deliveries carry no source keys (SNS Developer Guide; see publisher_grant): its
     # statement is narrowed by the SNS encryption context instead (exact values: tests/unit/test_event_rules.py).
     events = services["events.amazonaws.com"]

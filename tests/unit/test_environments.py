@@ -286,7 +286,7 @@ VARIANTS: dict[str, tuple[Callable[[str], str], str]] = {
         "environment 'prod', field 'data_lake.force_destroy': cannot be true while protect_stateful is true",
     ),
     "phase two without models": (
-        _edit(_set("staging", endpoints_enabled=True)),
+        _edit(_set("staging", endpoints_enabled=True, alert_emails=["ml-oncall@example.com"])),
         "environment 'staging', field 'endpoints_enabled': phase two needs a trained model for every variant; "
         "sagemaker.variants ['A', 'B'] have no model_data_url (or a placeholder)",
     ),

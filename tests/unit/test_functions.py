@@ -207,7 +207,8 @@ def test_seven_of_each_resource(phase_one):
         )
     }
     assert counts == dict.fromkeys(counts, 7)
-    assert set(phase_one.stack["resource"]) == set(counts)  # no mapping, API or permission is built here
+    # no mapping, API or permission is built here; traffic_shift alone has an asynchronous invoke configuration
+    assert set(phase_one.stack["resource"]) == {*counts, "aws_lambda_function_event_invoke_config"}
 
 
 @pytest.mark.parametrize(
@@ -270,7 +271,15 @@ def test_function_exact_settings(phase_one, function, name):
             },
         ),
         ("evaluate", {"METRIC_NAME": "validation:auc", "METRIC_THRESHOLD": "0.8", "METRIC_GOAL": "maximize"}),
-        ("traffic_shift", {"ENDPOINTS_ENABLED": "false", "ENDPOINT_NAME": "mlpipe-endpoint-dev"}),
+        (
+            "traffic_shift",
+            {
+                "ENDPOINTS_ENABLED": "false",
+                "ENDPOINT_NAME": "mlpipe-endpoint-dev",
+                "ENDPOINT_WAIT_SECONDS": "600",
+                "ENDPOINT_POLL_SECONDS": "15",
+            },
+        ),
     ],
 )
 def test_environment_variables(phase_one, function, variables):

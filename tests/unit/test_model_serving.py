@@ -24,6 +24,7 @@ from constructs.naming import Naming
 from constructs.refs import BucketRef, Deployment, FunctionRef, KeyRef, TopicRef
 from constructs.serving_rules import (
     XGBOOST_IMAGES,
+    RolloutSettings,
     SageMakerSettings,
     VariantSettings,
     VpcSettings,
@@ -191,7 +192,10 @@ def test_endpoint_has_the_deterministic_name_and_uses_the_endpoint_config(phase_
     assert endpoint["endpoint_config_name"] == ref(
         phase_two, "aws_sagemaker_endpoint_configuration", "/serving/endpoint-config", "name"
     )
-    assert "deployment_config" not in endpoint
+    # The default rollout; every field of the deployment config is asserted in test_rollout.py.
+    assert (
+        endpoint["deployment_config"]["blue_green_update_policy"]["traffic_routing_configuration"]["type"] == "CANARY"
+    )
 
 
 def test_endpoint_name_and_arn_are_known_in_phase_one(tmp_path):
@@ -263,6 +267,7 @@ def test_serverless_variant_gets_no_scalable_target(synth_with):
         network_isolation=False,
         data_capture_enabled=False,
         variants=[VariantSettings(name="A", weight=1, model_data_url=URL_A, serverless_memory_mb=2048)],
+        rollout=RolloutSettings(mode="none"),
     )
     stack = synth_with(serverless, endpoints_enabled=True)
     assert of_type(stack, "aws_appautoscaling_target") == {}
@@ -615,6 +620,18 @@ def test_only_this_accounts_alarms_and_eventbridge_rules_publish_and_only_over_t
             "Resource": topic,
         },
         {
+            # Cost Management User Guide, "Creating an Amazon SNS topic for budget notifications"
+            "Sid": "AllowAccountBudgetsToPublish",
+            "Effect": "Allow",
+            "Principal": {"Service": "budgets.amazonaws.com"},
+            "Action": "sns:Publish",
+            "Resource": topic,
+            "Condition": {
+                "StringEquals": {"aws:SourceAccount": ACCOUNT},
+                "ArnLike": {"aws:SourceArn": f"arn:aws:budgets::{ACCOUNT}:*"},
+            },
+        },
+        {
             "Sid": "DenyInsecureTransport",
             "Effect": "Deny",
             "Principal": "*",
@@ -756,7 +773,9 @@ def test_validation_needs_min_capacity_at_most_max_capacity():
 
 def test_validation_refuses_instance_settings_on_a_serverless_variant():
     variant = VariantSettings(name="A", weight=1, serverless_memory_mb=2048, max_capacity=4)
-    config = SageMakerSettings(network_isolation=False, data_capture_enabled=False, variants=[variant])
+    config = SageMakerSettings(
+        network_isolation=False, data_capture_enabled=False, variants=[variant], rollout=RolloutSettings(mode="none")
+    )
     assert validate_serving("dev", "us-east-1", config) == [
         "environment 'dev', field 'sagemaker.variants.0.max_capacity': not allowed on a serverless variant "
         "(serverless_memory_mb is set): instance type and autoscaling apply to instance variants only"
@@ -770,6 +789,10 @@ def test_validation_refuses_features_serverless_inference_lacks():
     assert problems == [
         f"environment 'dev', field 'sagemaker.network_isolation': {message}",
         f"environment 'dev', field 'sagemaker.data_capture_enabled': {message}",
+        # nor deployment guardrails, which the default rollout (canary) uses
+        "environment 'dev', field 'sagemaker.rollout.mode': 'canary' needs SageMaker deployment guardrails (traffic "
+        "shifting, baking periods, auto-rollback), which Serverless Inference does not support (variant A is "
+        "serverless); set rollout.mode to 'none' for a serverless endpoint",
     ]
 
 
@@ -781,6 +804,7 @@ def test_validation_refuses_a_serverless_variant_next_to_another_variant():
             VariantSettings(name="A", weight=80),
             VariantSettings(name="B", weight=20, serverless_memory_mb=1024),
         ],
+        rollout=RolloutSettings(mode="none"),
     )
     assert validate_serving("dev", "us-east-1", config) == [
         "environment 'dev', field 'sagemaker.variants.1.serverless_memory_mb': a serverless variant must be the "
