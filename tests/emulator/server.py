@@ -45,15 +45,23 @@ from moto.applicationautoscaling import responses as autoscaling_responses
 from moto.athena import responses as athena_responses
 from moto.awslambda import models as lambda_models
 from moto.awslambda.exceptions import LambdaClientError
+from moto.budgets import exceptions as budgets_exceptions
+from moto.budgets import responses as budgets_responses
 from moto.core.exceptions import AWSError
 from moto.core.responses import ActionResult
+from moto.core.utils import unix_time as moto_unix_time
+from moto.core.utils import utcnow as moto_utcnow
 from moto.iam import models as iam_models
 from moto.kinesis import responses as kinesis_responses
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
 from moto.s3 import models as s3_models
 from moto.s3 import responses as s3_responses
+from moto.sagemaker import exceptions as sagemaker_exceptions
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker import responses as sagemaker_responses
+from moto.sns import exceptions as sns_exceptions
+from moto.sns import models as sns_models
+from moto.sns import responses as sns_responses
 from moto.stepfunctions import responses as sfn_responses
 from moto.stepfunctions.models import StepFunctionBackend
 from moto.stepfunctions.parser.api import HistoryEventType, InvalidDefinition, TaskFailedEventDetails
@@ -1038,6 +1046,218 @@ def _delete_named_query(self):
 
 athena_responses.AthenaResponse.get_named_query = _get_named_query
 athena_responses.AthenaResponse.delete_named_query = _delete_named_query
+
+
+# --- Fix 21: Budgets subscribers, tags and UpdateBudget ---------------------------------------------------------------
+# The provider reads each notification's subscribers (DescribeSubscribersForNotification) and the budget's tags
+# (ListTagsForResource, and TagResource/UntagResource for tags_all), and changes a budget with UpdateBudget; moto has
+# none of these (HTTP 500, retried until the apply timed out) and ignores CreateBudget's ResourceTags. Per the Budgets
+# API reference: subscribers are those created with the notification (NotificationsWithSubscribers/CreateNotification),
+# NotFoundException for an unknown budget or notification; a budget's ARN is arn:aws:budgets::<account>:budget/<name>
+# and its tags are [{Key, Value}]; UpdateBudget replaces everything but the name (CalculatedSpend restarts at zero).
+def _budget(backend, account_id: str, name: str, action: str):
+    budget = backend.budgets[account_id].get(name)
+    if budget is None:
+        raise budgets_exceptions.NotFoundException(f"Unable to {action}: {name} - the budget doesn't exist.")
+    return budget
+
+
+def _budget_from_arn(backend, arn: str):
+    parts = (arn or "").split(":", 5)
+    if len(parts) != 6 or parts[2] != "budgets" or not parts[5].startswith("budget/"):
+        raise budgets_exceptions.NotFoundException(f"Unable to find resource {arn}")
+    return _budget(backend, parts[4], parts[5][len("budget/") :], "find budget")
+
+
+def _notification_key(notification: dict) -> tuple:
+    return (
+        notification.get("NotificationType"),
+        notification.get("ComparisonOperator"),
+        float(notification.get("Threshold") or 0),
+        notification.get("ThresholdType") or "PERCENTAGE",  # AWS may omit it for PERCENTAGE (the provider says so)
+    )
+
+
+def _budgets_tags(tags: list[dict] | None) -> dict[str, str]:
+    return {tag["Key"]: tag.get("Value", "") for tag in tags or []}
+
+
+_original_create_budget = budgets_responses.BudgetsResponse.create_budget
+
+
+def _create_budget(self):
+    result = _original_create_budget(self)
+    budget = _budget(self.backend, self._get_param("AccountId"), self._get_param("Budget")["BudgetName"], "tag")
+    budget.resource_tags = _budgets_tags(self._get_param("ResourceTags"))
+    return result
+
+
+def _describe_subscribers_for_notification(self):
+    name = self._get_param("BudgetName")
+    budget = _budget(self.backend, self._get_param("AccountId"), name, "describe subscribers")
+    wanted = _notification_key(self._get_param("Notification") or {})
+    for notification in budget.notifications:
+        if _notification_key(notification.details) == wanted:
+            return json.dumps({"Subscribers": notification.subscribers or []})
+    raise budgets_exceptions.NotFoundException(
+        f"Unable to describe subscribers: {name} - the notification doesn't exist."
+    )
+
+
+def _update_budget(self):
+    new = dict(self._get_param("NewBudget"))
+    budget = _budget(self.backend, self._get_param("AccountId"), new["BudgetName"], "update budget")
+    new.setdefault("TimePeriod", budget.budget.get("TimePeriod"))
+    new["LastUpdatedTime"] = moto_unix_time()
+    budget.budget = new
+    return json.dumps({})
+
+
+def _budgets_list_tags_for_resource(self):
+    budget = _budget_from_arn(self.backend, self._get_param("ResourceARN"))
+    tags = getattr(budget, "resource_tags", {})
+    return json.dumps({"ResourceTags": [{"Key": k, "Value": v} for k, v in tags.items()]})
+
+
+def _budgets_tag_resource(self):
+    budget = _budget_from_arn(self.backend, self._get_param("ResourceARN"))
+    budget.resource_tags = {**getattr(budget, "resource_tags", {}), **_budgets_tags(self._get_param("ResourceTags"))}
+    return json.dumps({})
+
+
+def _budgets_untag_resource(self):
+    budget = _budget_from_arn(self.backend, self._get_param("ResourceARN"))
+    removed = set(self._get_param("ResourceTagKeys") or [])
+    budget.resource_tags = {k: v for k, v in getattr(budget, "resource_tags", {}).items() if k not in removed}
+    return json.dumps({})
+
+
+budgets_responses.BudgetsResponse.create_budget = _create_budget
+budgets_responses.BudgetsResponse.describe_subscribers_for_notification = _describe_subscribers_for_notification
+budgets_responses.BudgetsResponse.update_budget = _update_budget
+budgets_responses.BudgetsResponse.list_tags_for_resource = _budgets_list_tags_for_resource
+budgets_responses.BudgetsResponse.tag_resource = _budgets_tag_resource
+budgets_responses.BudgetsResponse.untag_resource = _budgets_untag_resource
+
+
+# --- Fix 22: SageMaker endpoint deployment configuration, UpdateEndpoint ---------------------------------------------
+# moto ignores CreateEndpoint's DeploymentConfig, so DescribeEndpoint had no LastDeploymentConfig ("the most recent
+# deployment configuration for the endpoint", which the provider reads back as deployment_config): every guarded
+# endpoint (blue/green canary or linear, auto-rollback alarms) would be replaced on each re-plan. moto also has no
+# UpdateEndpoint (HTTP 500), which the provider calls for a new endpoint config or deployment config. UpdateEndpoint
+# switches the endpoint to the new config's variants at once (the emulator deploys instantly) and, as on AWS, keeps
+# the last deployment configuration only with RetainDeploymentConfig, else takes the one sent (or none).
+_original_create_endpoint = sagemaker_responses.SageMakerResponse.create_endpoint
+
+
+def _create_endpoint(self):
+    result = _original_create_endpoint(self)
+    endpoint = self.sagemaker_backend.endpoints[self._get_param("EndpointName")]
+    endpoint.last_deployment_config = self._get_param("DeploymentConfig") or None
+    return result
+
+
+def _update_endpoint(self):
+    backend = self.sagemaker_backend
+    name = self._get_param("EndpointName")
+    endpoint = backend.endpoints.get(name)
+    if endpoint is None:
+        arn = sagemaker_models.FakeEndpoint.arn_formatter(name, backend.account_id, backend.region_name)
+        raise sagemaker_exceptions.ValidationError(message=f"Could not find endpoint '{arn}'.")
+    config_name = self._get_param("EndpointConfigName")
+    config = backend.endpoint_configs.get(config_name)
+    if config is None:
+        arn = sagemaker_models.FakeEndpointConfig.arn_formatter(config_name, backend.account_id, backend.region_name)
+        raise sagemaker_exceptions.ValidationError(message=f"Could not find endpoint configuration '{arn}'.")
+    endpoint.endpoint_config_name = config_name
+    endpoint.production_variants = endpoint._process_production_variants(config.production_variants)
+    endpoint.data_capture_config = config.data_capture_config
+    if not self._get_param("RetainDeploymentConfig", False):
+        endpoint.last_deployment_config = self._get_param("DeploymentConfig") or None
+    endpoint.last_modified_time = moto_utcnow()
+    return ActionResult({"EndpointArn": endpoint.arn})
+
+
+sagemaker_responses.SageMakerResponse.create_endpoint = _create_endpoint
+sagemaker_responses.SageMakerResponse.update_endpoint = _update_endpoint
+
+
+# --- Fix 23: SNS subscriptions that need confirmation ----------------------------------------------------------------
+# moto confirms every subscription at once and delivers to it; on AWS an http, https, email or email-json endpoint
+# must confirm first (ConfirmSubscription): until then GetSubscriptionAttributes says PendingConfirmation "true" and
+# ConfirmationWasAuthenticated "false", nothing is delivered to it, Subscribe answers "pending confirmation" unless
+# ReturnSubscriptionArn is set, and Unsubscribe refuses it ("Cannot unsubscribe a subscription that is pending
+# confirmation"; it goes with its topic). Delivering was worse than wrong here: moto POSTed every alert to the real
+# https endpoint, i.e. to the internet. The emulator sends no confirmation request, so such subscriptions stay pending.
+_CONFIRMED_BY_ENDPOINT = {"http", "https", "email", "email-json"}
+_original_sns_subscribe = sns_models.SNSBackend.subscribe
+_original_sns_unsubscribe = sns_models.SNSBackend.unsubscribe
+_original_subscription_publish = sns_models.Subscription.publish
+_original_subscribe_response = sns_responses.SNSResponse.subscribe
+
+
+def _pending(subscription) -> bool:
+    return str(subscription.attributes.get("PendingConfirmation")).lower() == "true"
+
+
+def _sns_subscribe(self, topic_arn: str, endpoint: str, protocol: str):
+    existing = self._find_subscription(topic_arn, endpoint, protocol)
+    subscription = _original_sns_subscribe(self, topic_arn, endpoint, protocol)
+    if existing is None and protocol in _CONFIRMED_BY_ENDPOINT:
+        subscription.attributes.update({"PendingConfirmation": "true", "ConfirmationWasAuthenticated": "false"})
+    return subscription
+
+
+def _sns_unsubscribe(self, subscription_arn: str) -> None:
+    subscription = self.subscriptions.get(subscription_arn)
+    if subscription is not None and _pending(subscription):
+        raise sns_exceptions.SNSInvalidParameter(
+            "Invalid parameter: SubscriptionArn Reason: Cannot unsubscribe a subscription that is pending confirmation"
+        )
+    _original_sns_unsubscribe(self, subscription_arn)
+
+
+def _subscription_publish(self, *args, **kwargs):
+    if _pending(self):
+        return None
+    return _original_subscription_publish(self, *args, **kwargs)
+
+
+def _subscribe_response(self):
+    result = _original_subscribe_response(self)
+    subscription = self.backend.subscriptions.get(result.result["SubscriptionArn"])
+    returns_arn = str(self._get_param("ReturnSubscriptionArn", "false")).lower() == "true"
+    if subscription is not None and _pending(subscription) and not returns_arn:
+        result.result["SubscriptionArn"] = "pending confirmation"
+    return result
+
+
+sns_models.SNSBackend.subscribe = _sns_subscribe
+sns_models.SNSBackend.unsubscribe = _sns_unsubscribe
+sns_models.Subscription.publish = _subscription_publish
+sns_responses.SNSResponse.subscribe = _subscribe_response
+
+
+# --- Fix 24: Lambda PutFunctionEventInvokeConfig overwrites -----------------------------------------------------------
+# moto appends every Put to a list and answers the first one forever, so a changed configuration (e.g. the on-failure
+# destination removed) never showed and the provider planned the change again on every re-plan. Per the Lambda API
+# reference, Put "overwrites" an existing configuration ("If you exclude any settings, they are removed") and
+# UpdateFunctionEventInvokeConfig sets only the options it is given. One configuration per function, as before (moto
+# ignores the Qualifier; ours are all unqualified).
+def _put_function_event_invoke_config(self, function_name: str, config: dict) -> dict:
+    fn = self.get_function(function_name)
+    fn.event_invoke_config = [lambda_models.EventInvokeConfig(fn.function_arn, fn.last_modified, config)]
+    return fn.event_invoke_config[0].response()
+
+
+def _update_function_event_invoke_config(self, function_name: str, config: dict) -> dict:
+    fn = self.get_function(function_name)
+    current = fn.event_invoke_config[0].config if fn.event_invoke_config else {}
+    return _put_function_event_invoke_config(self, function_name, {**current, **config})
+
+
+lambda_models.LambdaBackend.put_function_event_invoke_config = _put_function_event_invoke_config
+lambda_models.LambdaBackend.update_function_event_invoke_config = _update_function_event_invoke_config
 
 
 def build_app():

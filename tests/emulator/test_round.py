@@ -32,7 +32,11 @@ ARTIFACTS_BUCKET = "mlpipe-model-artifacts-dev-111111111111-us-east-1"
 PHASE_TWO_IN_PLACE = {
     ("aws_lambda_function", "environment"): "ENDPOINTS_ENABLED false -> true",
     ("aws_iam_role_policy", "policy"): "InvokeEndpoint / UpdateEndpointWeightsAndCapacities on the endpoint ARN",
+    ("aws_cloudwatch_dashboard", "dashboard_body"): "the serving row gains the variants' graphs",
 }
+# Alarms of dev in phase one: 7 functions x 4, 3 tables x 2, 2 workflows x 3, API 3, stream 2, the stream's
+# on-failure queue, the event rules' DLQ, data drift (tests/unit/test_monitoring.py counts them per stack too).
+DEV_PHASE_ONE_ALARMS = 48
 MODEL_URLS = {"A": "models/churn-xgb/A/model.tar.gz", "B": "models/churn-xgb/B/model.tar.gz"}
 
 # Plan differences that come from the emulator, not from our code, with the reason. Each must be a (resource address,
@@ -118,6 +122,41 @@ class TestEmulatorRound:
         assert ttl == {"TimeToLiveStatus": "ENABLED", "AttributeName": "expires_at"}
         stream = kinesis.describe_stream_summary(StreamName=outputs["inference_stream_name"]["value"])
         assert stream["StreamDescriptionSummary"]["EncryptionType"] == "KMS"
+
+    def test_alarms_budget_and_dashboard_are_deployed(self, emulator, workdir):
+        out = _outputs(emulator, workdir)
+        cloudwatch = emulator.client("cloudwatch")
+        alarms = cloudwatch.describe_alarms(AlarmNamePrefix="mlpipe-", MaxRecords=100)["MetricAlarms"]
+        assert len(alarms) == DEV_PHASE_ONE_ALARMS
+        for alarm in alarms:
+            assert alarm["AlarmActions"] == [out["alerts_topic_arn"]], alarm["AlarmName"]
+            assert alarm["OKActions"] == [out["alerts_topic_arn"]], alarm["AlarmName"]
+            assert "Check first:" in alarm["AlarmDescription"], alarm["AlarmName"]
+        by_name = {a["AlarmName"]: a for a in alarms}
+        anomaly = by_name["mlpipe-api-request-count-anomaly-dev"]
+        assert anomaly["ThresholdMetricId"] == "band"
+        assert sorted(m["Id"] for m in anomaly["Metrics"]) == ["band", "m1"]
+        drift = by_name["mlpipe-data-drift-dev"]
+        assert (drift["Namespace"], drift["MetricName"], drift["Threshold"]) == ("MlPipeline", "DataDrift", 3.0)
+        dashboard = cloudwatch.get_dashboard(DashboardName=out["dashboard_name"])
+        widgets = json.loads(dashboard["DashboardBody"])["widgets"]
+        assert widgets[0]["type"] == "text" and len(widgets) > 20
+        budgets = emulator.client("budgets")
+        budget = budgets.describe_budget(AccountId="111111111111", BudgetName="mlpipe-monthly-dev")["Budget"]
+        assert (budget["BudgetLimit"]["Unit"], budget["TimeUnit"]) == ("USD", "MONTHLY")
+        assert float(budget["BudgetLimit"]["Amount"]) == 300.0
+        notifications = budgets.describe_notifications_for_budget(
+            AccountId="111111111111", BudgetName="mlpipe-monthly-dev"
+        )["Notifications"]
+        assert sorted((n["NotificationType"], n["Threshold"]) for n in notifications) == [
+            ("ACTUAL", 80.0),
+            ("ACTUAL", 100.0),
+            ("FORECASTED", 100.0),
+        ]
+        invoke_config = emulator.client("lambda").get_function_event_invoke_config(
+            FunctionName=out["traffic_shift_function_name"]
+        )
+        assert (invoke_config["MaximumEventAgeInSeconds"], invoke_config["MaximumRetryAttempts"]) == (21_600, 2)
 
     def test_a_second_writer_is_refused_while_the_lock_is_held(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
@@ -339,6 +378,16 @@ class TestEmulatorRound:
         assert created.count("aws_appautoscaling_target") == 2
         assert created.count("aws_appautoscaling_policy") == 2
         assert created.count("aws_cloudwatch_metric_alarm") == 4
+        plan = json.loads(terraform(["show", "-json", "phase2.tfplan"], stack, emulator.env).stdout)
+        (endpoint,) = [c for c in plan["resource_changes"] if c["type"] == "aws_sagemaker_endpoint"]
+        (deployment,) = endpoint["change"]["after"]["deployment_config"]
+        rollback = deployment["auto_rollback_configuration"][0]["alarms"]
+        assert sorted(a["alarm_name"] for a in rollback) == [
+            "mlpipe-endpoint-a-5xx-dev",
+            "mlpipe-endpoint-a-latency-p99-dev",
+            "mlpipe-endpoint-b-5xx-dev",
+            "mlpipe-endpoint-b-latency-p99-dev",
+        ]
 
     def test_phase_two_applies_and_replans_clean(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
@@ -348,6 +397,11 @@ class TestEmulatorRound:
         endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
         weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
         assert weights == {"A": 80.0, "B": 20.0}
+        # DescribeEndpoint answers the deployment configuration as LastDeploymentConfig (SageMaker API reference).
+        policy = endpoint["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
+        assert (policy["Type"], policy["CanarySize"]) == ("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 10})
+        alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix="mlpipe-", MaxRecords=100)
+        assert len(alarms["MetricAlarms"]) == DEV_PHASE_ONE_ALARMS + 4
 
     def test_runtime_traffic_shift_moves_traffic_without_terraform_drift(self, emulator, workdir):
         stack = _stacks(workdir) / DEV

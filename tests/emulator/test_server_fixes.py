@@ -1,20 +1,25 @@
-"""The emulator's workflow fixes (tests/emulator/server.py, fixes 11-20), with boto3 only (no Terraform).
+"""The emulator's workflow and monitoring fixes (tests/emulator/server.py, fixes 11-24), with boto3 only (no Terraform).
 
 A state machine on moto's ASL interpreter invokes our kind of Lambda function (its real code, in a subprocess), trains
 with `sagemaker:createTrainingJob.sync` (metrics from the emulator's control endpoint, model.tar.gz in S3), chooses
 on the metric, registers the model and runs `createTransformJob.sync` in a Map (two batches, MaxConcurrency 2).
 Also: the Step Functions calls the provider makes (validation, versions, logging/tracing as sent), aws-sdk tasks,
-ListModels' name filter, Athena DeleteNamedQuery, and a workflow in another account acting in it.
+ListModels' name filter, Athena DeleteNamedQuery, and a workflow in another account acting in it. And the monitoring
+resources' calls: budget subscribers, tags and updates, an endpoint's deployment configuration, subscriptions that
+wait for confirmation (nothing delivered to them), asynchronous invocation settings that are replaced.
 Everything lives under the `sfx-` prefix and is removed afterwards: the emulator is shared with the round, whose
 destroy step asserts an empty account.
 """
 
 import base64
+import http.server
 import io
 import json
+import threading
 import time
 import uuid
 import zipfile
+from typing import ClassVar
 
 import pytest
 
@@ -618,3 +623,176 @@ def test_workflows_and_functions_in_another_account_act_in_it(emulator):
         sfn.delete_state_machine(stateMachineArn=machine_arn)
         awslambda.delete_function(FunctionName=FUNCTION)
         iam.delete_role(RoleName=ROLE_NAME)
+
+
+def _notification(kind: str, percent: float) -> dict:
+    return {"NotificationType": kind, "ComparisonOperator": "GREATER_THAN", "Threshold": percent}
+
+
+def test_budget_subscribers_tags_and_updates(emulator):
+    budgets = emulator.client("budgets")
+    name, topic = f"{PREFIX}-monthly", f"arn:aws:sns:{REGION}:{ACCOUNT}:{PREFIX}-alerts"
+    arn = f"arn:aws:budgets::{ACCOUNT}:budget/{name}"
+    budget = {
+        "BudgetName": name,
+        "BudgetType": "COST",
+        "BudgetLimit": {"Amount": "500.00", "Unit": "USD"},
+        "TimeUnit": "MONTHLY",
+        "CostFilters": {"TagKeyValue": ["user:Environment$dev"]},
+    }
+    subscribers = [{"SubscriptionType": "SNS", "Address": topic}]
+    budgets.create_budget(
+        AccountId=ACCOUNT,
+        Budget=budget,
+        NotificationsWithSubscribers=[
+            {"Notification": {**_notification("ACTUAL", 80), "ThresholdType": "PERCENTAGE"}, "Subscribers": subscribers}
+        ],
+        ResourceTags=[{"Key": "Environment", "Value": "dev"}],
+    )
+    try:
+        # The provider asks with the notification as DescribeNotificationsForBudget answered it.
+        listed = budgets.describe_notifications_for_budget(AccountId=ACCOUNT, BudgetName=name)["Notifications"]
+        found = budgets.describe_subscribers_for_notification(
+            AccountId=ACCOUNT, BudgetName=name, Notification=listed[0]
+        )["Subscribers"]
+        with pytest.raises(budgets.exceptions.NotFoundException):
+            budgets.describe_subscribers_for_notification(
+                AccountId=ACCOUNT, BudgetName=name, Notification=_notification("FORECASTED", 100)
+            )
+        created_tags = budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"]
+        budgets.tag_resource(ResourceARN=arn, ResourceTags=[{"Key": "Team", "Value": "ml"}])
+        budgets.untag_resource(ResourceARN=arn, ResourceTagKeys=["Environment"])
+        tags = budgets.list_tags_for_resource(ResourceARN=arn)["ResourceTags"]
+        budgets.update_budget(AccountId=ACCOUNT, NewBudget={**budget, "BudgetLimit": {"Amount": "750", "Unit": "USD"}})
+        updated = budgets.describe_budget(AccountId=ACCOUNT, BudgetName=name)["Budget"]
+    finally:
+        budgets.delete_budget(AccountId=ACCOUNT, BudgetName=name)
+    assert found == subscribers
+    assert created_tags == [{"Key": "Environment", "Value": "dev"}]
+    assert tags == [{"Key": "Team", "Value": "ml"}]
+    assert updated["BudgetLimit"] == {"Amount": "750", "Unit": "USD"}
+    assert updated["CostFilters"] == {"TagKeyValue": ["user:Environment$dev"]}
+    assert "TimePeriod" in updated  # kept from the budget as created
+    with pytest.raises(budgets.exceptions.NotFoundException):
+        budgets.list_tags_for_resource(ResourceARN=arn)  # tags go with their budget
+
+
+def _deployment_config(kind: str) -> dict:
+    routing = {"Type": kind, "WaitIntervalInSeconds": 300}
+    if kind == "CANARY":
+        routing["CanarySize"] = {"Type": "CAPACITY_PERCENT", "Value": 10}
+    else:
+        routing["LinearStepSize"] = {"Type": "CAPACITY_PERCENT", "Value": 25}
+    return {
+        "BlueGreenUpdatePolicy": {
+            "TrafficRoutingConfiguration": routing,
+            "TerminationWaitInSeconds": 0,
+            "MaximumExecutionTimeoutInSeconds": 3600,
+        },
+        "AutoRollbackConfiguration": {"Alarms": [{"AlarmName": f"{PREFIX}-endpoint-5xx"}]},
+    }
+
+
+def test_an_endpoint_keeps_its_deployment_configuration_and_can_be_updated(emulator, world):
+    sagemaker = emulator.client("sagemaker")
+    model, endpoint = f"{PREFIX}-served", f"{PREFIX}-endpoint"
+    configs = [f"{PREFIX}-epc-1", f"{PREFIX}-epc-2"]
+    sagemaker.create_model(ModelName=model, ExecutionRoleArn=world["role_arn"], PrimaryContainer={"Image": IMAGE})
+    for config, count in zip(configs, (1, 2), strict=True):
+        variant = {"VariantName": "A", "ModelName": model, "InitialInstanceCount": count, "InstanceType": "ml.m5.large"}
+        sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=[variant])
+    try:
+        sagemaker.create_endpoint(
+            EndpointName=endpoint, EndpointConfigName=configs[0], DeploymentConfig=_deployment_config("CANARY")
+        )
+        created = sagemaker.describe_endpoint(EndpointName=endpoint)
+        sagemaker.update_endpoint(
+            EndpointName=endpoint, EndpointConfigName=configs[1], DeploymentConfig=_deployment_config("LINEAR")
+        )
+        updated = sagemaker.describe_endpoint(EndpointName=endpoint)
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=configs[0], RetainDeploymentConfig=True)
+        retained = sagemaker.describe_endpoint(EndpointName=endpoint)
+        sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=configs[1])
+        dropped = sagemaker.describe_endpoint(EndpointName=endpoint)
+        with pytest.raises(sagemaker.exceptions.ClientError, match="Could not find endpoint configuration"):
+            sagemaker.update_endpoint(EndpointName=endpoint, EndpointConfigName=f"{PREFIX}-no-such-config")
+    finally:
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+        for config in configs:
+            sagemaker.delete_endpoint_config(EndpointConfigName=config)
+        sagemaker.delete_model(ModelName=model)
+    assert created["LastDeploymentConfig"] == _deployment_config("CANARY")
+    assert (updated["EndpointConfigName"], updated["EndpointStatus"]) == (configs[1], "InService")
+    assert updated["ProductionVariants"][0]["CurrentInstanceCount"] == 2
+    assert updated["LastDeploymentConfig"] == _deployment_config("LINEAR")
+    assert retained["LastDeploymentConfig"] == _deployment_config("LINEAR")
+    assert "LastDeploymentConfig" not in dropped
+
+
+class _Recorder(http.server.BaseHTTPRequestHandler):
+    received: ClassVar[list[str]] = []
+
+    def do_POST(self):
+        self.received.append(self.path)
+        self.send_response(200)
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_subscriptions_that_need_confirmation_stay_pending_and_get_nothing(emulator):
+    sns, sqs = emulator.client("sns"), emulator.client("sqs")
+    topic = sns.create_topic(Name=f"{PREFIX}-alerts")["TopicArn"]
+    url = sqs.create_queue(QueueName=f"{PREFIX}-inbox")["QueueUrl"]
+    queue = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    listener = http.server.HTTPServer(("127.0.0.1", 0), _Recorder)  # an http endpoint delivery would reach
+    threading.Thread(target=listener.serve_forever, daemon=True).start()
+    try:
+        hook = sns.subscribe(
+            TopicArn=topic,
+            Protocol="http",
+            Endpoint=f"http://127.0.0.1:{listener.server_port}/hook",
+            ReturnSubscriptionArn=True,
+        )["SubscriptionArn"]
+        unnamed = sns.subscribe(TopicArn=topic, Protocol="email", Endpoint="oncall@example.com")["SubscriptionArn"]
+        sns.subscribe(TopicArn=topic, Protocol="sqs", Endpoint=queue, Attributes={"RawMessageDelivery": "true"})
+        attributes = sns.get_subscription_attributes(SubscriptionArn=hook)["Attributes"]
+        sns.publish(TopicArn=topic, Message="budget at 80%")
+        delivered = sqs.receive_message(QueueUrl=url, WaitTimeSeconds=1)["Messages"]
+        with pytest.raises(sns.exceptions.InvalidParameterException, match="pending confirmation"):
+            sns.unsubscribe(SubscriptionArn=hook)
+    finally:
+        listener.shutdown()
+        sns.delete_topic(TopicArn=topic)  # takes its subscriptions, pending or not
+        sqs.delete_queue(QueueUrl=url)
+    assert (attributes["PendingConfirmation"], attributes["ConfirmationWasAuthenticated"]) == ("true", "false")
+    assert unnamed == "pending confirmation"  # without ReturnSubscriptionArn
+    assert [m["Body"] for m in delivered] == ["budget at 80%"]  # a confirmed (same-account SQS) subscription gets it
+    assert _Recorder.received == []
+    assert not [s for s in sns.list_subscriptions()["Subscriptions"] if s["TopicArn"] == topic]
+
+
+def test_put_function_event_invoke_config_replaces_and_update_merges(emulator, world):
+    awslambda = emulator.client("lambda")
+    failures = f"arn:aws:sqs:{REGION}:{ACCOUNT}:{PREFIX}-failures"
+    settings = ("MaximumRetryAttempts", "MaximumEventAgeInSeconds", "DestinationConfig")
+    try:
+        awslambda.put_function_event_invoke_config(
+            FunctionName=FUNCTION,
+            MaximumRetryAttempts=2,
+            MaximumEventAgeInSeconds=21600,
+            DestinationConfig={"OnFailure": {"Destination": failures}},
+        )
+        awslambda.put_function_event_invoke_config(FunctionName=FUNCTION, MaximumRetryAttempts=1)
+        replaced = awslambda.get_function_event_invoke_config(FunctionName=FUNCTION)
+        awslambda.update_function_event_invoke_config(FunctionName=FUNCTION, MaximumEventAgeInSeconds=3600)
+        merged = awslambda.get_function_event_invoke_config(FunctionName=FUNCTION)
+        listed = awslambda.list_function_event_invoke_configs(FunctionName=FUNCTION)["FunctionEventInvokeConfigs"]
+    finally:
+        awslambda.delete_function_event_invoke_config(FunctionName=FUNCTION)
+    assert {k: replaced[k] for k in settings if k in replaced} == {"MaximumRetryAttempts": 1}
+    assert {k: merged[k] for k in settings if k in merged} == dict(
+        MaximumRetryAttempts=1, MaximumEventAgeInSeconds=3600
+    )
+    assert len(listed) == 1
