@@ -88,7 +88,9 @@ def test_post_predict_invokes_endpoint_and_records_the_variant(
 
 
 @pytest.mark.usefixtures("enabled")
-@pytest.mark.parametrize(("payload", "expected"), [(b"0.42\n", 0.42), (b"7", 7.0), (b'{"predictions": [0.1]}', 0.1)])
+@pytest.mark.parametrize(
+    ("payload", "expected"), [(b"0.42\n", 0.42), (b"7", 7.0), (b'{"predictions": [0.1]}', 0.1), (b"[0.73]", 0.73)]
+)
 def test_get_predict_accepts_every_model_answer_shape(
     payload: bytes, expected: float, prediction_items: Items, runtime: Stubber, lambda_context: FakeLambdaContext
 ) -> None:

@@ -156,21 +156,33 @@ def test_duplicate_request_ids_in_one_batch_keep_the_last_record(
 # --- phase two: predict ----------------------------------------------------------------------------------------
 
 
+def _csv(i: int) -> str:
+    return ",".join(repr(float(x)) for x in _features(i))
+
+
+def _expect(runtime: Stubber, rows: list[int], answer: dict[str, Any] | str) -> None:
+    """Queue the answer to one InvokeEndpoint call carrying `rows` (a ModelError when `answer` is "ModelError")."""
+    body = "\n".join(_csv(i) for i in rows)
+    expected = {"EndpointName": ENDPOINT_NAME, "ContentType": "text/csv", "Accept": "application/json", "Body": body}
+    if answer == "ModelError":
+        runtime.add_client_error("invoke_endpoint", "ModelError", "model crashed", 424, expected_params=expected)
+    else:
+        assert isinstance(answer, dict)
+        runtime.add_response("invoke_endpoint", answer, expected)
+
+
 @pytest.mark.usefixtures("enabled")
-def test_phase_two_predicts_and_reports_only_the_failed_invocation(
+def test_phase_two_isolates_the_row_that_crashes_the_model(
     tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext, stdout_json: Callable
 ) -> None:
     records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
-    for i, answer in enumerate([_answer(0.9, "A"), None, _answer(0.1, "B")]):
-        if answer is None:
-            runtime.add_client_error("invoke_endpoint", "ModelError", "model crashed", 424)
-        else:
-            body = ",".join(repr(float(x)) for x in _features(i))
-            runtime.add_response(
-                "invoke_endpoint",
-                answer,
-                {"EndpointName": ENDPOINT_NAME, "ContentType": "text/csv", "Accept": "application/json", "Body": body},
-            )
+    # One request for the batch; the model crashes on row 1, so the failed request is split in halves until row 1 is
+    # alone: [0, 1, 2] → [0] + [1, 2] → [1] + [2].
+    _expect(runtime, [0, 1, 2], "ModelError")
+    _expect(runtime, [0], _answer(0.9, "A"))
+    _expect(runtime, [1, 2], "ModelError")
+    _expect(runtime, [1], "ModelError")
+    _expect(runtime, [2], _answer(0.1, "B"))
 
     result = stream_consumer.handler({"Records": records}, lambda_context)
 
@@ -184,8 +196,28 @@ def test_phase_two_predicts_and_reports_only_the_failed_invocation(
     )
     assert items["req-2"]["variant"] == "B"
     assert "latency_ms" in items["req-2"]
-    latency = [doc for doc in emf_documents(stdout_json()) if "PredictionLatency" in doc]
+    lines = stdout_json()
+    latency = [doc for doc in emf_documents(lines) if "PredictionLatency" in doc]
     assert {doc["Variant"]: len(doc["PredictionLatency"]) for doc in latency} == {"A": 1, "B": 1}
+    [done] = [line for line in log_lines(lines) if line["message"] == "batch done"]
+    assert done["endpoint_calls"] == 5
+
+
+@pytest.mark.usefixtures("enabled")
+def test_phase_two_predicts_the_whole_batch_in_one_request(
+    tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext
+) -> None:
+    records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
+    _expect(runtime, [0, 1, 2], model_answer(b'{"predictions": [{"score": 0.1}, {"score": 0.2}, {"score": 0.3}]}', "B"))
+
+    assert stream_consumer.handler({"Records": records}, lambda_context) == {"batchItemFailures": []}
+
+    items = prediction_items()
+    assert [(items[f"req-{i}"]["prediction"], items[f"req-{i}"]["variant"]) for i in range(3)] == [
+        (Decimal("0.1"), "B"),
+        (Decimal("0.2"), "B"),
+        (Decimal("0.3"), "B"),
+    ]
 
 
 # --- BatchWriteItem: chunks, retries, persistent failures ------------------------------------------------------
@@ -309,9 +341,13 @@ def test_unstorable_model_answer_fails_only_its_record(
     answer: bytes, tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext
 ) -> None:
     records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
-    bad = model_answer(answer, "A")
-    for answer_of_record in (_answer(0.9, "A"), bad, _answer(0.1, "B")):
-        runtime.add_response("invoke_endpoint", answer_of_record)
+    # Every request holding row 1 gets the unusable answer (unreadable, or one value for several rows): the request is
+    # split until row 1 is alone, and only its record fails.
+    _expect(runtime, [0, 1, 2], model_answer(answer, "A"))
+    _expect(runtime, [0], _answer(0.9, "A"))
+    _expect(runtime, [1, 2], model_answer(answer, "A"))
+    _expect(runtime, [1], model_answer(answer, "A"))
+    _expect(runtime, [2], _answer(0.1, "B"))
 
     result = stream_consumer.handler({"Records": records}, lambda_context)
 
@@ -321,6 +357,23 @@ def test_unstorable_model_answer_fails_only_its_record(
     items = prediction_items()
     assert set(items) == {"req-0", "req-2"}
     assert (items["req-0"]["prediction"], items["req-2"]["prediction"]) == (Decimal("0.9"), Decimal("0.1"))
+
+
+@pytest.mark.parametrize("entry", [1e200, 10**400, "x" * 1025, "", None, True, [0.5]])
+@pytest.mark.usefixtures("enabled")
+def test_unstorable_entry_of_a_batch_answer_fails_only_its_record(
+    entry: Any, tables: Any, runtime: Stubber, prediction_items: Items, lambda_context: FakeLambdaContext
+) -> None:
+    records = [kinesis_record(str(i), {"request_id": f"req-{i}", "features": _features(i)}) for i in range(3)]
+    body = json.dumps({"predictions": [{"score": 0.9}, {"score": entry}, {"score": 0.1}]}).encode()
+    _expect(runtime, [0, 1, 2], model_answer(body, "A"))  # one call: the answer's count matches, so row 1 is known
+
+    result = stream_consumer.handler({"Records": records}, lambda_context)
+
+    assert result == {"batchItemFailures": [{"itemIdentifier": "1"}]}
+    items = prediction_items()
+    assert (items["req-0"]["prediction"], items["req-2"]["prediction"]) == (Decimal("0.9"), Decimal("0.1"))
+    assert "req-1" not in items
 
 
 @pytest.mark.parametrize(

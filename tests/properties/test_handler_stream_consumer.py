@@ -3,7 +3,8 @@
 In a batch mixing valid records with invalid ones (bad base64, invalid UTF-8, lone surrogates, NaN, wrong types,
 bad ids or features), every valid record is written and exactly the invalid ones are reported, in batch order. In
 phase two the same holds for model answers: a bad answer (lone surrogate, a number DynamoDB cannot store, an int
-too large for a float, a malformed shape, a model error) fails its own record only.
+too large for a float, a malformed shape, a model error) fails its own record only, even when the model fails the
+whole multi-row request that carried it.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import pytest
 import stream_consumer
 from hypothesis import given
 from hypothesis import strategies as st
-from mlp_common import aws
+from mlp_common import aws, model
 
 from tests.handlers.fakes import FEATURE_COUNT, PREDICTIONS_TABLE, FakeLambdaContext, kinesis_record, model_answer
 from tests.handlers.strategies import (
@@ -158,6 +159,19 @@ def answered_batch(draw: st.DrawFn) -> tuple[list[dict[str, Any]], dict[str, Any
     return records, answers, expected, failed
 
 
+def _good(answer: bytes | Exception) -> bool:
+    try:
+        return not isinstance(answer, Exception) and model.parse_prediction(answer) is not None
+    except model.ModelInvocationError:
+        return False
+
+
+def _joined(answers: list[Any]) -> bytes:
+    """Good single-row answers as one multi-row answer."""
+    values = [model.parse_prediction(answer) for answer in answers]
+    return json.dumps({"predictions": values}, ensure_ascii=False).encode()
+
+
 @examples(40)
 @given(batch=answered_batch())
 def test_a_bad_model_answer_fails_only_its_own_record(
@@ -172,7 +186,11 @@ def test_a_bad_model_answer_fails_only_its_own_record(
     stream_consumer.settings.cache_clear()
 
     def invoke_endpoint(**kwargs: Any) -> dict[str, Any]:
-        answer = answers[kwargs["Body"]]
+        rows = kwargs["Body"].split("\n")
+        # A request of several rows is answered whole, or failed whole by its first bad row (the consumer then splits
+        # it until that row is alone): one prediction per row, in row order.
+        bad = [answers[row] for row in rows if not _good(answers[row])]
+        answer = answers[rows[0]] if len(rows) == 1 else bad[0] if bad else _joined([answers[row] for row in rows])
         if isinstance(answer, Exception):
             raise answer
         return model_answer(answer)
