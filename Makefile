@@ -23,7 +23,7 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 RUN := $(VENV)/bin/python
 
-.PHONY: help install tf-config synth test test-unit check lint typecheck fmt bench clean
+.PHONY: help install tf-config synth test test-unit check lint typecheck fmt bench clean docs plan-report
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -50,8 +50,8 @@ install: $(VENV)/.synced node_modules/.installed $(CHECKOV_VENV)/.installed tf-c
 synth: $(VENV)/.synced node_modules/.installed  ## synthesize every stack into cdktf.out/
 	$(RUN) main.py
 
-test: install  ## the whole verification ladder: unit, handlers, validate, checkov, emulator
-	$(RUN) -m pytest
+test: install  ## the whole verification ladder on both cores: emulator lane beside unit/validate/checkov lane
+	$(RUN) -m tools.ladder
 
 test-unit: $(VENV)/.synced  ## only the fast tests (no terraform, checkov or emulator)
 	$(RUN) -m pytest -m "not terraform and not checkov and not emulator"
@@ -66,12 +66,21 @@ lint: $(VENV)/.synced  ## ruff lint (incl. complexity) + format check
 # (repo root as base), while each function's zip has lambda_src/<fn>/<fn>.py and mlp_common/ at its root.
 LAMBDA_MODULES := mlp_common $(foreach fn,preprocess inference stream_consumer evaluate traffic_shift validate approval,$(fn)/$(fn).py)
 typecheck: $(VENV)/.synced  ## mypy (pydantic plugin) over stacks/, constructs/, main.py and lambda_src/
-	MYPYPATH=. $(VENV)/bin/mypy stacks constructs/*.py main.py
+	MYPYPATH=. $(VENV)/bin/mypy stacks constructs/*.py main.py tools
 	cd lambda_src && ../$(VENV)/bin/mypy --config-file ../pyproject.toml $(LAMBDA_MODULES)
 
 fmt: $(VENV)/.synced  ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
+
+PLANS ?=
+PLAN_REPORT_ARGS ?=
+plan-report: $(VENV)/.synced  ## PR plan review of `terraform show -json` files: make plan-report PLANS="a.json b.json"
+	@test -n "$(PLANS)" || { echo 'usage: make plan-report PLANS="<stack>.json ..." [PLAN_REPORT_ARGS=...]' >&2; exit 2; }
+	$(RUN) -m tools.plan_report $(PLAN_REPORT_ARGS) $(PLANS)
+
+docs: $(VENV)/.synced  ## regenerate the README's configuration reference from the settings models
+	$(RUN) -m tools.config_reference
 
 bench: $(VENV)/.synced  ## synth wall time and peak RSS: lazy provider loading vs the naive import
 	$(RUN) -m tests.support.bench

@@ -359,7 +359,15 @@ class TestEmulatorRound:
         for key in MODEL_URLS.values():  # what a training job leaves behind
             s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=b"model")
         _synth_dev(base_context, workdir, endpoints_enabled=False)
-        terraform(["apply", "-auto-approve", "-input=false"], stack, emulator.env)
+        terraform(["plan", "-input=false", "-out=models.tfplan"], stack, emulator.env)
+        # The PR review: the models and the endpoint config are replaced (create before destroy), with the reason
+        # and the attribute forcing it; nothing stateful goes, so the check passes.
+        code, summary, report = _review(emulator, workdir, "models.tfplan")
+        assert code == 0, report
+        counts = summary["stacks"][DEV]["counts"]
+        assert counts["replace_create_before_destroy"] == 3 and summary["blocking"] == [], counts
+        assert "replace_because_cannot_update" in report
+        terraform(["apply", "-input=false", "models.tfplan"], stack, emulator.env)
         replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
         assert replan.returncode == 0, replan.stdout[-4000:]
 
@@ -378,6 +386,11 @@ class TestEmulatorRound:
         assert created.count("aws_appautoscaling_target") == 2
         assert created.count("aws_appautoscaling_policy") == 2
         assert created.count("aws_cloudwatch_metric_alarm") == 4
+        code, summary, report = _review(emulator, workdir, "phase2.tfplan")
+        assert code == 0, report
+        assert summary["blocking"] == [] and summary["stacks"][DEV]["phase_flag"], summary
+        before_summary = report.split("### Summary", 1)[0]  # the phase flag is said first
+        assert "`endpoints_enabled` false → true" in before_summary and "Additive" in before_summary, report[:2000]
         plan = json.loads(terraform(["show", "-json", "phase2.tfplan"], stack, emulator.env).stdout)
         (endpoint,) = [c for c in plan["resource_changes"] if c["type"] == "aws_sagemaker_endpoint"]
         (deployment,) = endpoint["change"]["after"]["deployment_config"]
@@ -432,6 +445,32 @@ class TestEmulatorRound:
         replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
         assert replan.returncode == 0, replan.stdout[-4000:]  # weights live on the endpoint, not in the config
 
+    def test_renaming_the_stores_is_blocked_until_each_loss_is_acknowledged(self, emulator, workdir, base_context):
+        stack = _stacks(workdir) / DEV
+        # A suffix renames every bucket and table: the plan replaces each of them (their data would be lost).
+        _synth_dev(base_context, workdir, endpoints_enabled=True, suffix="blue")
+        terraform(["plan", "-input=false", "-out=rename.tfplan"], stack, emulator.env)
+        code, summary, report = _review(emulator, workdir, "rename.tfplan")
+        assert code == 1, report[:3000]
+        blocked = {(b["stack"], b["address"]) for b in summary["blocking"]}
+        types = {address.split(".")[0] for _, address in blocked}
+        assert {"aws_s3_bucket", "aws_dynamodb_table", "aws_kinesis_stream", "aws_glue_catalog_table"} <= types, types
+        acknowledgements = workdir / "acknowledgements.json"
+        acknowledgements.write_text(
+            json.dumps(
+                {
+                    "acknowledgements": [
+                        {"stack": stack_name, "address": address, "reason": "dev is rebuilt empty under a new suffix"}
+                        for stack_name, address in sorted(blocked)
+                    ]
+                }
+            )
+        )
+        code, summary, report = _review(emulator, workdir, "rename.tfplan", acknowledgements)
+        assert code == 0, report[:3000]
+        assert summary["blocking"] == [] and {(a["stack"], a["address"]) for a in summary["acknowledged"]} == blocked
+        _synth_dev(base_context, workdir, endpoints_enabled=True)  # back to the deployed config: nothing applied
+
     def test_destroy_leaves_nothing(self, emulator, workdir):
         stack = _stacks(workdir) / DEV
         outputs = json.loads(terraform(["output", "-json"], stack, emulator.env).stdout)
@@ -472,10 +511,29 @@ def _queue_url(emulator, name: str) -> str:
     return emulator.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
 
 
-def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool) -> None:
+def _review(emulator, workdir: Path, plan_file: str, acknowledgements: Path | None = None) -> tuple[int, dict, str]:
+    """The PR plan report (tools/plan_report) of a saved dev plan: (exit code, summary, Markdown)."""
+    stack = _stacks(workdir) / DEV
+    review = workdir / "review" / Path(plan_file).stem  # one folder per reviewed plan, kept for inspection
+    review.mkdir(parents=True, exist_ok=True)
+    plan_json = review / f"plan-{DEV}.json"
+    plan_json.write_text(terraform(["show", "-json", plan_file], stack, emulator.env).stdout)
+    summary, markdown = review / "summary.json", review / "report.md"
+    command = [sys.executable, "-m", "tools.plan_report", "--synth", str(_stacks(workdir))]
+    command += ["--summary", str(summary), "--markdown", str(markdown), str(plan_json)]
+    if acknowledgements is not None:
+        command += ["--acknowledgements", str(acknowledgements)]
+    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert result.returncode in (0, 1), result.stderr
+    return result.returncode, json.loads(summary.read_text()), markdown.read_text()
+
+
+def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool, suffix: str | None = None) -> None:
     """Synthesize dev as the reviewed cdktf.json change would: model data set, phase flag as given."""
     context = json.loads(json.dumps(base_context))
     dev = context["environments"]["dev"]
+    if suffix:
+        dev["suffix"] = suffix
     for variant in dev["sagemaker"]["variants"]:
         variant["model_data_url"] = f"s3://{ARTIFACTS_BUCKET}/{MODEL_URLS[variant['name']]}"
     dev["endpoints_enabled"] = endpoints_enabled

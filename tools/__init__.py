@@ -1,0 +1,1 @@
+"""Repository tools that are not synth code (ARCHITECTURE §9): run as ``python -m tools.<tool>`` from the repo root."""
