@@ -23,7 +23,7 @@ VENV := .venv
 CHECKOV_VENV := .venv-checkov
 RUN := $(VENV)/bin/python
 
-.PHONY: help install tf-config synth test test-unit check lint typecheck fmt bench clean docs plan-report
+.PHONY: help install tf-config synth test test-unit check lint typecheck fmt bench clean docs plan-report demo
 
 help:  ## list targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | awk -F':.*## ' '{printf "  make %-10s %s\n", $$1, $$2}'
@@ -73,6 +73,9 @@ fmt: $(VENV)/.synced  ## ruff fix + format
 	$(VENV)/bin/ruff check --fix .
 	$(VENV)/bin/ruff format .
 
+demo: install  ## the whole story on the local emulator (no AWS account): deploy, train, flip, predict, shift, destroy
+	$(RUN) -m tests.emulator.demo
+
 PLANS ?=
 PLAN_REPORT_ARGS ?=
 plan-report: $(VENV)/.synced  ## PR plan review of `terraform show -json` files: make plan-report PLANS="a.json b.json"
@@ -82,7 +85,7 @@ plan-report: $(VENV)/.synced  ## PR plan review of `terraform show -json` files:
 docs: $(VENV)/.synced  ## regenerate the README's configuration reference from the settings models
 	$(RUN) -m tools.config_reference
 
-bench: $(VENV)/.synced  ## synth wall time and peak RSS: lazy provider loading vs the naive import
+bench: $(VENV)/.synced  ## synth time vs its floor and the naive import, memory, scaling, and the stream path
 	$(RUN) -m tests.support.bench
 
 clean:  ## remove generated output (not the virtualenvs)

@@ -14,8 +14,10 @@ import argparse
 import atexit
 import base64
 import gzip
+import hashlib
 import io
 import json
+import math
 import os
 import re
 import shutil
@@ -59,6 +61,7 @@ from moto.s3 import responses as s3_responses
 from moto.sagemaker import exceptions as sagemaker_exceptions
 from moto.sagemaker import models as sagemaker_models
 from moto.sagemaker import responses as sagemaker_responses
+from moto.sagemakerruntime import responses as sagemakerruntime_responses
 from moto.sns import exceptions as sns_exceptions
 from moto.sns import models as sns_models
 from moto.sns import responses as sns_responses
@@ -1258,6 +1261,143 @@ def _update_function_event_invoke_config(self, function_name: str, config: dict)
 
 lambda_models.LambdaBackend.put_function_event_invoke_config = _put_function_event_invoke_config
 lambda_models.LambdaBackend.update_function_event_invoke_config = _update_function_event_invoke_config
+
+
+# --- Fix 25: SageMaker runtime InvokeEndpoint -------------------------------------------------------------------------
+# moto answers every InvokeEndpoint with static data ("body", variant "invoked_production_variant"), even for an
+# endpoint that does not exist, unless a results queue is configured: an inference or stream-consumer handler never
+# saw a prediction per row, an A/B split, or a traffic shift. Answer like a deployed built-in XGBoost endpoint:
+# - an endpoint that is not there: ValidationError (400) "Endpoint <name> of account <account> not found.", AWS's
+#   wording;
+# - text/csv bodies, one row per line (blank lines skipped): one score in [0, 1] per row, in row order, a
+#   deterministic function of the row (_score). Accept application/json answers a JSON list ([0.73, 0.12]); text/csv,
+#   */* or none answers one comma-separated line. A row that is not numbers is the container's 400, which SageMaker
+#   passes on as ModelError (424) "Received client error (400) from primary with message "...". See <log group> in
+#   account <account> for more information." (AWS's shape), with OriginalStatusCode, OriginalMessage, LogStreamArn;
+#   another content type is the container's 415, another Accept its 406 (the emulator reads and writes CSV only);
+# - the variant: X-Amzn-SageMaker-Target-Variant if sent (ValidationError if the endpoint has no such variant), else
+#   the endpoint's CURRENT weights (DescribeEndpoint's CurrentWeight, which UpdateEndpointWeightsAndCapacities and
+#   UpdateEndpoint change): a hash of the body picks a point on the cumulative weights, so distinct bodies split as
+#   the weights do and a drained (weight 0) variant gets nothing. Answered in x-Amzn-Invoked-Production-Variant.
+# With a results queue configured (moto-api /moto-api/static/sagemaker/endpoint-results), moto's behaviour is kept:
+# queued results first, and a request it answered from the queue keeps its answer.
+_original_invoke_endpoint = sagemakerruntime_responses.SageMakerRuntimeResponse.invoke_endpoint
+_CSV_TYPES = {"text/csv", "csv"}
+
+
+def _runtime_error(code: str, status: int, message: str, **members) -> tuple[int, dict, str]:
+    headers = {"Content-Type": "application/json", "x-amzn-ErrorType": code, "status": status}  # moto reads "status"
+    return status, headers, json.dumps({"message": message, **members})
+
+
+def _model_error(region: str, account: str, endpoint: str, status: int, message: str) -> tuple[int, dict, str]:
+    group = f"/aws/sagemaker/Endpoints/{endpoint}"
+    console = f"https://{region}.console.aws.amazon.com/cloudwatch/home?region={region}#logEventViewer:group={group}"
+    kind = "client" if status < 500 else "server"
+    return _runtime_error(
+        "ModelError",
+        424,
+        f'Received {kind} error ({status}) from primary with message "{message}". '
+        f"See {console} in account {account} for more information.",
+        OriginalStatusCode=status,
+        OriginalMessage=message,
+        LogStreamArn=f"arn:{get_partition(region)}:logs:{region}:{account}:log-group:{group}",
+    )
+
+
+def _score(features: list[float]) -> float:
+    """The emulated model: logistic of -0.5 + sum(x_i * (-1)^i / (i + 1)), in [0, 1], the same for the same row."""
+    z = -0.5 + sum(x * (-1) ** i / (i + 1) for i, x in enumerate(features))
+    return 1.0 / (1.0 + math.exp(-max(-700.0, min(700.0, z))))
+
+
+def _chosen_variant(variants: list[dict], body: bytes) -> str | None:
+    weights = [max(0.0, float(v.get("CurrentWeight", 1.0) or 0.0)) for v in variants]
+    total = sum(weights)
+    if total <= 0:
+        return None
+    point = int.from_bytes(hashlib.sha256(body).digest()[:8], "big") / 2**64 * total
+    for variant, weight in zip(variants, weights, strict=True):
+        if point < weight:
+            return variant["VariantName"]
+        point -= weight
+    return next(v["VariantName"] for v, w in zip(variants, weights, strict=True) if w > 0)  # float rounding
+
+
+def _moto_repr(self) -> bytes:
+    """moto's key for a queued result (SageMakerRuntimeResponse.invoke_endpoint)."""
+    unique = {k: v for k, v in self.headers.items() if k.lower().startswith("x-amzn-sagemaker")}
+    unique["Accept"] = self.headers.get("Accept")
+    unique["Body"] = self.body
+    return base64.b64encode(json.dumps(unique).encode("utf-8"))
+
+
+class _Refused(Exception):  # carries the error response AWS would give
+    def __init__(self, response: tuple[int, dict, str]):
+        super().__init__(response[2])
+        self.response = response
+
+
+def _invoked_variant(self, name: str, account: str, variants: list[dict], body: bytes) -> str:
+    target = self.headers.get("X-Amzn-SageMaker-Target-Variant")
+    if target is None:
+        variant = _chosen_variant(variants, body)
+        if variant is None:
+            raise _Refused(
+                _runtime_error("ValidationError", 400, f"Endpoint {name} has no variant with traffic weight.")
+            )
+        return variant
+    if target not in {v["VariantName"] for v in variants}:
+        message = f"Variant {target} not found for endpoint {name} of account {account}."
+        raise _Refused(_runtime_error("ValidationError", 400, message))
+    return target
+
+
+def _inference(self, name: str, account: str, body: bytes) -> tuple[str, str]:
+    """(content type, answer) of the emulated XGBoost container for this request."""
+    content_type = (self.headers.get("Content-Type") or "").split(";")[0].strip().lower()
+    if content_type not in _CSV_TYPES:
+        message = f"{content_type or 'None'} is not an accepted ContentType: csv, text/csv."
+        raise _Refused(_model_error(self.region, account, name, 415, message))
+    accept = (self.headers.get("Accept") or "text/csv").split(";")[0].strip().lower()
+    if accept not in {"application/json", "text/csv", "*/*"}:
+        message = f"{accept} is not an accepted Accept type: application/json, text/csv."
+        raise _Refused(_model_error(self.region, account, name, 406, message))
+    scores = []
+    for row in filter(str.strip, body.decode("utf-8", errors="replace").splitlines()):
+        try:
+            scores.append(_score([float(cell) for cell in row.split(",")]))
+        except ValueError as error:
+            message = f"Unable to evaluate payload provided: {error}"
+            raise _Refused(_model_error(self.region, account, name, 400, message)) from None
+    if not scores:
+        raise _Refused(_model_error(self.region, account, name, 400, "Unable to evaluate payload provided: no rows"))
+    if accept == "application/json":
+        return "application/json", json.dumps(scores)
+    return "text/csv", ",".join(repr(score) for score in scores)
+
+
+def _invoke_endpoint(self):
+    name = self.path.split("/")[2]
+    runtime = self.sagemakerruntime_backend
+    answered = runtime.results.get(self._get_params().get("EndpointName"), {})  # moto's key (None, as it parses)
+    if runtime.results_queue or _moto_repr(self) in answered:
+        return _original_invoke_endpoint(self)
+    account = self.current_account
+    endpoint = sagemaker_models.sagemaker_backends[account][self.region].endpoints.get(name)
+    if endpoint is None:
+        return _runtime_error("ValidationError", 400, f"Endpoint {name} of account {account} not found.")
+    body = self.body if isinstance(self.body, bytes) else (self.body or "").encode()
+    try:
+        variant = _invoked_variant(self, name, account, endpoint.production_variants or [], body)
+        answer_type, answer = _inference(self, name, account, body)
+    except _Refused as refused:
+        return refused.response
+    headers = {"Content-Type": answer_type, "x-Amzn-Invoked-Production-Variant": variant, "status": 200}
+    return 200, headers, answer
+
+
+sagemakerruntime_responses.SageMakerRuntimeResponse.invoke_endpoint = _invoke_endpoint
 
 
 def build_app():

@@ -7,58 +7,24 @@ The steps share one deployment and run in file order; each asserts what a review
 import json
 import shutil
 import subprocess
-import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT
 from tests.emulator import roundtrips, workflows
-from tests.support.asl import APPROVED_TRAINING_RUN
-from tests.support.synth import synth_context
+from tests.emulator.story import BOOTSTRAP, DEV, STATE_BUCKET, STATE_KEY, changes
 from tests.support.terraform import terraform
 
 pytestmark = pytest.mark.emulator
 
-STATE_BUCKET = "mlpipe-tfstate-111111111111-us-east-1"  # dev's own account and region (stacks/state.py)
-STATE_KEY = "mlpipe/dev/terraform.tfstate"
-BOOTSTRAP = "state-backend-111111111111-us-east-1"
-DEV = "ml-pipeline-dev"
-ARTIFACTS_BUCKET = "mlpipe-model-artifacts-dev-111111111111-us-east-1"
-
-# The phase flip may change these in place (and nothing else): the functions learn the flag, and the roles of the
-# functions that call the endpoint gain sagemaker permissions on exactly its ARN.
-PHASE_TWO_IN_PLACE = {
-    ("aws_lambda_function", "environment"): "ENDPOINTS_ENABLED false -> true",
-    ("aws_iam_role_policy", "policy"): "InvokeEndpoint / UpdateEndpointWeightsAndCapacities on the endpoint ARN",
-    ("aws_cloudwatch_dashboard", "dashboard_body"): "the serving row gains the variants' graphs",
-}
 # Alarms of dev in phase one: 7 functions x 4, 3 tables x 2, 2 workflows x 3, API 3, stream 2, the stream's
 # on-failure queue, the event rules' DLQ, data drift (tests/unit/test_monitoring.py counts them per stack too).
 DEV_PHASE_ONE_ALARMS = 48
-MODEL_URLS = {"A": "models/churn-xgb/A/model.tar.gz", "B": "models/churn-xgb/B/model.tar.gz"}
 
 # Plan differences that come from the emulator, not from our code, with the reason. Each must be a (resource address,
 # attribute) pair; everything else in a re-plan fails the test. Fixable ones are fixed in tests/emulator/server.py.
 EMULATOR_ARTIFACTS: dict[tuple[str, str], str] = {}
-
-
-def _stacks(workdir: Path) -> Path:
-    return workdir / "cdktf.out" / "stacks"
-
-
-def _changes(plan_json: dict) -> list[tuple[str, list[str], list[str]]]:
-    """(address, actions, changed attributes) for every resource the plan would touch."""
-    changes = []
-    for change in plan_json.get("resource_changes", []):
-        actions = change["change"]["actions"]
-        if actions == ["no-op"] or actions == ["read"]:
-            continue
-        before, after = change["change"].get("before") or {}, change["change"].get("after") or {}
-        attributes = sorted(k for k in set(before) | set(after) if before.get(k) != after.get(k))
-        changes.append((change["address"], actions, attributes))
-    return changes
 
 
 def _unexplained(changes):
@@ -70,48 +36,28 @@ def _unexplained(changes):
 
 
 class TestEmulatorRound:
-    def test_bootstrap_state_backend(self, emulator, workdir):
-        env = {**emulator.env, "CDKTF_OUTDIR": str(workdir / "cdktf.out")}
-        subprocess.run([sys.executable, "main.py"], cwd=ROOT, env=env, check=True, timeout=300)
-        stack = _stacks(workdir) / BOOTSTRAP
-        terraform(["init", "-input=false"], stack, emulator.env)
-        terraform(["apply", "-auto-approve", "-input=false"], stack, emulator.env)
-        assert (workdir / f"terraform.{BOOTSTRAP}.tfstate").is_file()  # local state, outside cdktf.out
-        s3 = emulator.client("s3")
-        encryption = s3.get_bucket_encryption(Bucket=STATE_BUCKET)["ServerSideEncryptionConfiguration"]["Rules"][0]
-        assert encryption["ApplyServerSideEncryptionByDefault"]["SSEAlgorithm"] == "aws:kms"
-        assert s3.get_bucket_versioning(Bucket=STATE_BUCKET)["Status"] == "Enabled"
-        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
-        assert replan.returncode == 0, replan.stdout + replan.stderr
+    def test_bootstrap_state_backend(self, story):
+        story.bootstrap()
+        assert (story.workdir / f"terraform.{BOOTSTRAP}.tfstate").is_file()  # local state, outside cdktf.out
 
-    def test_deploy_dev_with_cdktf_onto_the_emulator_s3_backend(self, emulator, workdir):
-        npx = shutil.which("npx")
-        assert npx, "npx (Node.js) is required"
-        command = [npx, "cdktf", "deploy", DEV, "--auto-approve", "--output", str(workdir / "cdktf.out")]
-        # cdktf would ask the public registry for lock-file hashes of other platforms; offline we use the mirror.
-        command.append("--skip-provider-lock")
-        result = subprocess.run(command, cwd=ROOT, env=emulator.env, capture_output=True, text=True, timeout=900)
-        assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-3000:]
-        stack = _stacks(workdir) / DEV
-        assert not (stack / "terraform.tfstate").exists(), "state must live in the S3 backend, not locally"
-        head = emulator.client("s3").head_object(Bucket=STATE_BUCKET, Key=STATE_KEY)
-        assert head["ServerSideEncryption"] == "aws:kms"
-        state = json.loads(emulator.client("s3").get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
-        assert len(state["resources"]) > 40
+    def test_deploy_dev_with_cdktf_onto_the_emulator_s3_backend(self, story):
+        story.deploy()
 
     def test_replan_shows_no_changes_of_ours(self, emulator, workdir):
-        stack = _stacks(workdir) / DEV
+        stack = workdir / "cdktf.out" / "stacks" / DEV
         plan = terraform(
             ["plan", "-detailed-exitcode", "-input=false", "-out=replan.tfplan"], stack, emulator.env, check=False
         )
         assert plan.returncode in (0, 2), plan.stdout + plan.stderr
         shown = json.loads(terraform(["show", "-json", "replan.tfplan"], stack, emulator.env).stdout)
-        assert _unexplained(_changes(shown)) == []
+        assert _unexplained(changes(shown)) == []
         if plan.returncode == 2:
-            assert _changes(shown), "exit code 2 but no resource changes"
+            assert changes(shown), "exit code 2 but no resource changes"
 
     def test_deployed_resources_are_encrypted(self, emulator, workdir):
-        outputs = json.loads(terraform(["output", "-json"], _stacks(workdir) / DEV, emulator.env).stdout)
+        outputs = json.loads(
+            terraform(["output", "-json"], workdir / "cdktf.out" / "stacks" / DEV, emulator.env).stdout
+        )
         s3, ddb, kinesis = emulator.client("s3"), emulator.client("dynamodb"), emulator.client("kinesis")
         for name in ("raw_bucket", "processed_bucket", "model_artifacts_bucket", "athena_results_bucket"):
             rules = s3.get_bucket_encryption(Bucket=outputs[name]["value"])["ServerSideEncryptionConfiguration"]
@@ -159,7 +105,7 @@ class TestEmulatorRound:
         assert (invoke_config["MaximumEventAgeInSeconds"], invoke_config["MaximumRetryAttempts"]) == (21_600, 2)
 
     def test_a_second_writer_is_refused_while_the_lock_is_held(self, emulator, workdir):
-        stack = _stacks(workdir) / DEV
+        stack = workdir / "cdktf.out" / "stacks" / DEV
         s3 = emulator.client("s3")
         holder = subprocess.Popen(  # `terraform console` holds the state lock while it waits for input
             [shutil.which("terraform"), "console"],
@@ -180,7 +126,9 @@ class TestEmulatorRound:
         assert "Contents" not in s3.list_objects_v2(Bucket=STATE_BUCKET, Prefix=f"{STATE_KEY}.tflock")
 
     def test_handlers_run_against_the_deployed_resources(self, emulator, workdir):
-        outputs = json.loads(terraform(["output", "-json"], _stacks(workdir) / DEV, emulator.env).stdout)
+        outputs = json.loads(
+            terraform(["output", "-json"], workdir / "cdktf.out" / "stacks" / DEV, emulator.env).stdout
+        )
         out = {name: value["value"] for name, value in outputs.items()}
         ddb, s3 = emulator.client("dynamodb"), emulator.client("s3")
 
@@ -234,49 +182,8 @@ class TestEmulatorRound:
             "aws:kms"
         )
 
-    def test_a_training_run_waits_for_approval_and_registers_the_version(self, emulator, workdir):
-        out = _outputs(emulator, workdir)
-        s3, ddb, sfn = emulator.client("s3"), emulator.client("dynamodb"), emulator.client("stepfunctions")
-        alerts = workflows.subscribe_queue(emulator, out["alerts_topic_arn"], "round-alerts")
-        key = "incoming/training-1.jsonl"
-        s3.put_object(Bucket=out["raw_bucket"], Key=key, Body=workflows.training_rows(60))
-        workflows.set_training_metrics(emulator.endpoint, {"validation:auc": 0.91})
-        execution = workflows.start(
-            sfn, out["training_state_machine_arn"], "train-1", workflows.object_created(out["raw_bucket"], key)
-        )
-        # dev runs with the approval gate on (cdktf.json): the version waits with a task token for a reviewer.
-        [pending] = [v for v in _wait_versions(ddb, out, 1) if v["status"]["S"] == "pending_approval"]
-        version = pending["version"]["S"]
-        registry_key = {"model_name": {"S": "model"}, "version": {"S": version}}
-        workflows.wait_for_item(ddb, out["model_registry_table"], registry_key, has="task_token")
-        reviewer = "arn:aws:iam::111111111111:user/reviewer"
-        decision = {"model_name": "model", "version": version, "decision": "approve", "reason": "auc 0.91"}
-        with roundtrips.deployed_function(emulator, out["approval_function_name"], "approval") as fn:
-            event = roundtrips.api("POST", "/approvals", body=json.dumps(decision))
-            event["requestContext"]["identity"] = {"userArn": reviewer}
-            first = roundtrips.invoke(fn, event)
-            again = roundtrips.invoke(fn, event)
-        assert (first["statusCode"], roundtrips.body(first)["changed"]) == (200, True)
-        assert (again["statusCode"], roundtrips.body(again)["changed"]) == (200, False)  # idempotent
-        done = workflows.wait_until_done(sfn, execution)
-        assert done["status"] == "SUCCEEDED", done
-        assert workflows.history_states(sfn, execution) == APPROVED_TRAINING_RUN
-        item = ddb.get_item(TableName=out["model_registry_table"], Key=registry_key, ConsistentRead=True)["Item"]
-        assert (item["status"]["S"], item["decided_by"]["S"]) == ("approved", reviewer)
-        assert "task_token" not in item
-        model_url = item["model_data_url"]["S"]
-        assert model_url == (
-            f"s3://{out['model_artifacts_bucket']}/models/model/{version}/mlpipe-train-dev-{version}/output/model.tar.gz"
-        )
-        bucket, model_key = model_url.removeprefix("s3://").split("/", 1)
-        assert s3.head_object(Bucket=bucket, Key=model_key)["ContentLength"] > 0
-        train = s3.get_object(Bucket=out["processed_bucket"], Key="training/train/incoming/training-1.csv")
-        validation = s3.get_object(Bucket=out["processed_bucket"], Key="training/validation/incoming/training-1.csv")
-        lines = train["Body"].read().decode().splitlines() + validation["Body"].read().decode().splitlines()
-        assert len(lines) == 60 and all(len(line.split(",")) == 5 for line in lines)
-        messages = workflows.drain(emulator, alerts)
-        assert any(f"version {version} passed evaluation" in m for m in messages), messages
-        assert any(f"version {version} is registered and approved" in m for m in messages), messages
+    def test_a_training_run_waits_for_approval_and_registers_the_version(self, story):
+        story.train()
 
     def test_a_run_below_the_threshold_registers_nothing_and_notifies(self, emulator, workdir):
         out = _outputs(emulator, workdir)
@@ -353,45 +260,12 @@ class TestEmulatorRound:
                 assert target["RetryPolicy"]["MaximumRetryAttempts"] == 8, name
         emulator.client("sqs").delete_queue(QueueUrl=_queue_url(emulator, "round-alerts"))  # the test's own queue
 
-    def test_setting_the_model_data_in_phase_one_rolls_the_models(self, emulator, workdir, base_context):
-        stack = _stacks(workdir) / DEV
-        s3 = emulator.client("s3")
-        for key in MODEL_URLS.values():  # what a training job leaves behind
-            s3.put_object(Bucket=ARTIFACTS_BUCKET, Key=key, Body=b"model")
-        _synth_dev(base_context, workdir, endpoints_enabled=False)
-        terraform(["plan", "-input=false", "-out=models.tfplan"], stack, emulator.env)
-        # The PR review: the models and the endpoint config are replaced (create before destroy), with the reason
-        # and the attribute forcing it; nothing stateful goes, so the check passes.
-        code, summary, report = _review(emulator, workdir, "models.tfplan")
-        assert code == 0, report
-        counts = summary["stacks"][DEV]["counts"]
-        assert counts["replace_create_before_destroy"] == 3 and summary["blocking"] == [], counts
-        assert "replace_because_cannot_update" in report
-        terraform(["apply", "-input=false", "models.tfplan"], stack, emulator.env)
-        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
-        assert replan.returncode == 0, replan.stdout[-4000:]
+    def test_setting_the_model_data_in_phase_one_rolls_the_models(self, story):
+        story.set_model_data()
 
-    def test_phase_two_plan_only_adds(self, emulator, workdir, base_context):
-        stack = _stacks(workdir) / DEV
-        _synth_dev(base_context, workdir, endpoints_enabled=True)
-        terraform(["plan", "-input=false", "-out=phase2.tfplan"], stack, emulator.env)
-        changes = _changes(json.loads(terraform(["show", "-json", "phase2.tfplan"], stack, emulator.env).stdout))
-        assert [c for c in changes if "delete" in c[1]] == [], "the phase flip must destroy or replace nothing"
-        updates = [(a, attrs) for a, actions, attrs in changes if actions == ["update"]]
-        for address, attributes in updates:
-            rtype = address.split(".")[-2]
-            assert all((rtype, a) in PHASE_TWO_IN_PLACE for a in attributes), (address, attributes)
-        created = sorted(a.split(".")[-2] for a, actions, _ in changes if actions == ["create"])
-        assert created.count("aws_sagemaker_endpoint") == 1
-        assert created.count("aws_appautoscaling_target") == 2
-        assert created.count("aws_appautoscaling_policy") == 2
-        assert created.count("aws_cloudwatch_metric_alarm") == 4
-        code, summary, report = _review(emulator, workdir, "phase2.tfplan")
-        assert code == 0, report
-        assert summary["blocking"] == [] and summary["stacks"][DEV]["phase_flag"], summary
-        before_summary = report.split("### Summary", 1)[0]  # the phase flag is said first
-        assert "`endpoints_enabled` false → true" in before_summary and "Additive" in before_summary, report[:2000]
-        plan = json.loads(terraform(["show", "-json", "phase2.tfplan"], stack, emulator.env).stdout)
+    def test_phase_two_plan_only_adds(self, story):
+        story.review_phase_flip()
+        plan = json.loads(terraform(["show", "-json", "phase2.tfplan"], story.dev, story.emulator.env).stdout)
         (endpoint,) = [c for c in plan["resource_changes"] if c["type"] == "aws_sagemaker_endpoint"]
         (deployment,) = endpoint["change"]["after"]["deployment_config"]
         rollback = deployment["auto_rollback_configuration"][0]["alarms"]
@@ -402,60 +276,33 @@ class TestEmulatorRound:
             "mlpipe-endpoint-b-latency-p99-dev",
         ]
 
-    def test_phase_two_applies_and_replans_clean(self, emulator, workdir):
-        stack = _stacks(workdir) / DEV
-        terraform(["apply", "-input=false", "phase2.tfplan"], stack, emulator.env)
-        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
-        assert replan.returncode == 0, replan.stdout[-4000:]
-        endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
-        weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
-        assert weights == {"A": 80.0, "B": 20.0}
+    def test_phase_two_applies_and_replans_clean(self, story):
+        story.apply_phase_two()
+        endpoint = story.emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
         # DescribeEndpoint answers the deployment configuration as LastDeploymentConfig (SageMaker API reference).
         policy = endpoint["LastDeploymentConfig"]["BlueGreenUpdatePolicy"]["TrafficRoutingConfiguration"]
         assert (policy["Type"], policy["CanarySize"]) == ("CANARY", {"Type": "CAPACITY_PERCENT", "Value": 10})
-        alarms = emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix="mlpipe-", MaxRecords=100)
+        alarms = story.emulator.client("cloudwatch").describe_alarms(AlarmNamePrefix="mlpipe-", MaxRecords=100)
         assert len(alarms["MetricAlarms"]) == DEV_PHASE_ONE_ALARMS + 4
 
-    def test_runtime_traffic_shift_moves_traffic_without_terraform_drift(self, emulator, workdir):
-        stack = _stacks(workdir) / DEV
-        alarm = {
-            "source": "aws.cloudwatch",
-            "alarmData": {
-                "alarmName": "mlpipe-endpoint-dev-A-latency",
-                "state": {"value": "ALARM"},
-                "configuration": {
-                    "metrics": [
-                        {
-                            "metricStat": {
-                                "metric": {"dimensions": {"EndpointName": "mlpipe-endpoint-dev", "VariantName": "A"}}
-                            }
-                        }
-                    ]
-                },
-            },
-        }
-        with roundtrips.deployed_function(emulator, "mlpipe-traffic-shift-dev", "traffic_shift") as fn:
-            first = roundtrips.invoke(fn, alarm)
-            again = roundtrips.invoke(fn, alarm)
-        assert first["action"] == "shifted"
-        assert again["action"] == "noop"  # idempotent
-        endpoint = emulator.client("sagemaker").describe_endpoint(EndpointName="mlpipe-endpoint-dev")
-        weights = {v["VariantName"]: v["CurrentWeight"] for v in endpoint["ProductionVariants"]}
-        assert weights["A"] == 0.0 and weights["B"] > 0
-        replan = terraform(["plan", "-detailed-exitcode", "-input=false"], stack, emulator.env, check=False)
-        assert replan.returncode == 0, replan.stdout[-4000:]  # weights live on the endpoint, not in the config
+    def test_predictions_through_the_api_and_the_stream_split_between_the_variants(self, story):
+        story.predict()
+        story.stream()
+        story.ab_split()
 
-    def test_renaming_the_stores_is_blocked_until_each_loss_is_acknowledged(self, emulator, workdir, base_context):
-        stack = _stacks(workdir) / DEV
+    def test_runtime_traffic_shift_moves_traffic_without_terraform_drift(self, story):
+        story.shift()
+
+    def test_renaming_the_stores_is_blocked_until_each_loss_is_acknowledged(self, story):
         # A suffix renames every bucket and table: the plan replaces each of them (their data would be lost).
-        _synth_dev(base_context, workdir, endpoints_enabled=True, suffix="blue")
-        terraform(["plan", "-input=false", "-out=rename.tfplan"], stack, emulator.env)
-        code, summary, report = _review(emulator, workdir, "rename.tfplan")
+        story.synth_dev(endpoints_enabled=True, suffix="blue")
+        terraform(["plan", "-input=false", "-out=rename.tfplan"], story.dev, story.emulator.env)
+        code, summary, report = story.review("rename.tfplan")
         assert code == 1, report[:3000]
         blocked = {(b["stack"], b["address"]) for b in summary["blocking"]}
         types = {address.split(".")[0] for _, address in blocked}
         assert {"aws_s3_bucket", "aws_dynamodb_table", "aws_kinesis_stream", "aws_glue_catalog_table"} <= types, types
-        acknowledgements = workdir / "acknowledgements.json"
+        acknowledgements = story.workdir / "acknowledgements.json"
         acknowledgements.write_text(
             json.dumps(
                 {
@@ -466,78 +313,22 @@ class TestEmulatorRound:
                 }
             )
         )
-        code, summary, report = _review(emulator, workdir, "rename.tfplan", acknowledgements)
+        code, summary, report = story.review("rename.tfplan", acknowledgements)
         assert code == 0, report[:3000]
         assert summary["blocking"] == [] and {(a["stack"], a["address"]) for a in summary["acknowledged"]} == blocked
-        _synth_dev(base_context, workdir, endpoints_enabled=True)  # back to the deployed config: nothing applied
+        story.synth_dev(endpoints_enabled=True)  # back to the deployed config: nothing was applied
 
-    def test_destroy_leaves_nothing(self, emulator, workdir):
-        stack = _stacks(workdir) / DEV
-        outputs = json.loads(terraform(["output", "-json"], stack, emulator.env).stdout)
-        terraform(["destroy", "-auto-approve", "-input=false"], stack, emulator.env)
-        s3, ddb, kinesis, kms = (emulator.client(s) for s in ("s3", "dynamodb", "kinesis", "kms"))
-        buckets = {b["Name"] for b in s3.list_buckets()["Buckets"]}
-        assert buckets == {STATE_BUCKET, "mlpipe-tfstate-logs-111111111111-us-east-1"}
-        assert ddb.list_tables()["TableNames"] == []
-        assert kinesis.list_streams()["StreamNames"] == []
-        assert emulator.client("lambda").list_functions()["Functions"] == []
-        sagemaker = emulator.client("sagemaker")
-        assert sagemaker.list_endpoints()["Endpoints"] == []
-        assert sagemaker.list_endpoint_configs()["EndpointConfigs"] == []
-        assert sagemaker.list_models()["Models"] == []
-        assert emulator.client("sqs").list_queues().get("QueueUrls", []) == []
-        for name in ("data_key_arn", "ops_key_arn", "ml_key_arn"):
-            key = kms.describe_key(KeyId=outputs[name]["value"])["KeyMetadata"]
-            assert key["KeyState"] == "PendingDeletion", name
-        state = json.loads(s3.get_object(Bucket=STATE_BUCKET, Key=STATE_KEY)["Body"].read())
-        assert state["resources"] == []
+    def test_destroy_leaves_nothing(self, story):
+        story.destroy()
 
 
 def _outputs(emulator, workdir: Path) -> dict[str, str]:
-    outputs = json.loads(terraform(["output", "-json"], _stacks(workdir) / DEV, emulator.env).stdout)
+    outputs = json.loads(terraform(["output", "-json"], workdir / "cdktf.out" / "stacks" / DEV, emulator.env).stdout)
     return {name: value["value"] for name, value in outputs.items()}
-
-
-def _wait_versions(ddb, out: dict[str, str], count: int, timeout: float = 120) -> list[dict]:
-    deadline = time.monotonic() + timeout
-    while len(found := workflows.versions(ddb, out["model_registry_table"], "model")) < count:
-        if time.monotonic() > deadline:
-            raise AssertionError(f"the registry never held {count} version(s): {found}")
-        time.sleep(0.5)
-    return found
 
 
 def _queue_url(emulator, name: str) -> str:
     return emulator.client("sqs").get_queue_url(QueueName=name)["QueueUrl"]
-
-
-def _review(emulator, workdir: Path, plan_file: str, acknowledgements: Path | None = None) -> tuple[int, dict, str]:
-    """The PR plan report (tools/plan_report) of a saved dev plan: (exit code, summary, Markdown)."""
-    stack = _stacks(workdir) / DEV
-    review = workdir / "review" / Path(plan_file).stem  # one folder per reviewed plan, kept for inspection
-    review.mkdir(parents=True, exist_ok=True)
-    plan_json = review / f"plan-{DEV}.json"
-    plan_json.write_text(terraform(["show", "-json", plan_file], stack, emulator.env).stdout)
-    summary, markdown = review / "summary.json", review / "report.md"
-    command = [sys.executable, "-m", "tools.plan_report", "--synth", str(_stacks(workdir))]
-    command += ["--summary", str(summary), "--markdown", str(markdown), str(plan_json)]
-    if acknowledgements is not None:
-        command += ["--acknowledgements", str(acknowledgements)]
-    result = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=120)
-    assert result.returncode in (0, 1), result.stderr
-    return result.returncode, json.loads(summary.read_text()), markdown.read_text()
-
-
-def _synth_dev(base_context: dict, workdir: Path, endpoints_enabled: bool, suffix: str | None = None) -> None:
-    """Synthesize dev as the reviewed cdktf.json change would: model data set, phase flag as given."""
-    context = json.loads(json.dumps(base_context))
-    dev = context["environments"]["dev"]
-    if suffix:
-        dev["suffix"] = suffix
-    for variant in dev["sagemaker"]["variants"]:
-        variant["model_data_url"] = f"s3://{ARTIFACTS_BUCKET}/{MODEL_URLS[variant['name']]}"
-    dev["endpoints_enabled"] = endpoints_enabled
-    synth_context(context, workdir / "cdktf.out")
 
 
 def _wait_for_object(s3, key: str, process: subprocess.Popen, timeout: float) -> None:

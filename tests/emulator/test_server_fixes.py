@@ -1,4 +1,4 @@
-"""The emulator's workflow and monitoring fixes (tests/emulator/server.py, fixes 11-24), with boto3 only (no Terraform).
+"""The emulator's workflow and monitoring fixes (tests/emulator/server.py, fixes 11-25), with boto3 only (no Terraform).
 
 A state machine on moto's ASL interpreter invokes our kind of Lambda function (its real code, in a subprocess), trains
 with `sagemaker:createTrainingJob.sync` (metrics from the emulator's control endpoint, model.tar.gz in S3), chooses
@@ -6,7 +6,8 @@ on the metric, registers the model and runs `createTransformJob.sync` in a Map (
 Also: the Step Functions calls the provider makes (validation, versions, logging/tracing as sent), aws-sdk tasks,
 ListModels' name filter, Athena DeleteNamedQuery, and a workflow in another account acting in it. And the monitoring
 resources' calls: budget subscribers, tags and updates, an endpoint's deployment configuration, subscriptions that
-wait for confirmation (nothing delivered to them), asynchronous invocation settings that are replaced.
+wait for confirmation (nothing delivered to them), asynchronous invocation settings that are replaced. And
+InvokeEndpoint answering like a deployed XGBoost endpoint: a score per CSV row, the A/B split by current weights.
 Everything lives under the `sfx-` prefix and is removed afterwards: the emulator is shared with the round, whose
 destroy step asserts an empty account.
 """
@@ -17,6 +18,7 @@ import io
 import json
 import threading
 import time
+import urllib.request
 import uuid
 import zipfile
 from typing import ClassVar
@@ -796,3 +798,118 @@ def test_put_function_event_invoke_config_replaces_and_update_merges(emulator, w
         MaximumRetryAttempts=1, MaximumEventAgeInSeconds=3600
     )
     assert len(listed) == 1
+
+
+@pytest.fixture
+def ab_endpoint(emulator, world):
+    """An endpoint of two variants of one model, A at weight 80 and B at 20; removed afterwards."""
+    sagemaker = emulator.client("sagemaker")
+    model, config, endpoint = f"{PREFIX}-scorer", f"{PREFIX}-ab-config", f"{PREFIX}-ab"
+    sagemaker.create_model(ModelName=model, ExecutionRoleArn=world["role_arn"], PrimaryContainer={"Image": IMAGE})
+    variants = [
+        {
+            "VariantName": name,
+            "ModelName": model,
+            "InitialInstanceCount": 1,
+            "InstanceType": "ml.m5.large",
+            "InitialVariantWeight": weight,
+        }
+        for name, weight in (("A", 80.0), ("B", 20.0))
+    ]
+    sagemaker.create_endpoint_config(EndpointConfigName=config, ProductionVariants=variants)
+    sagemaker.create_endpoint(EndpointName=endpoint, EndpointConfigName=config)
+    try:
+        yield endpoint
+    finally:
+        sagemaker.delete_endpoint(EndpointName=endpoint)
+        sagemaker.delete_endpoint_config(EndpointConfigName=config)
+        sagemaker.delete_model(ModelName=model)
+
+
+def _invoke(runtime, endpoint: str, body: str, accept: str = "application/json", **extra) -> tuple[str, str, str]:
+    """(answer, its content type, the variant that answered)."""
+    response = runtime.invoke_endpoint(EndpointName=endpoint, ContentType="text/csv", Accept=accept, Body=body, **extra)
+    return response["Body"].read().decode(), response["ContentType"], response["InvokedProductionVariant"]
+
+
+def test_an_endpoint_scores_each_csv_row_in_order_as_json_or_csv(emulator, ab_endpoint):
+    runtime = emulator.client("sagemaker-runtime")
+    both, json_type, variant = _invoke(runtime, ab_endpoint, "1.5,2.0,3.0\n-4.0,0.5,1.0")
+    first, _, _ = _invoke(runtime, ab_endpoint, "1.5,2.0,3.0")
+    second, _, _ = _invoke(runtime, ab_endpoint, "-4.0,0.5,1.0\n")
+    as_csv, csv_type, _ = _invoke(runtime, ab_endpoint, "1.5,2.0,3.0\n-4.0,0.5,1.0", accept="text/csv")
+    again, _, _ = _invoke(runtime, ab_endpoint, "1.5,2.0,3.0\n-4.0,0.5,1.0")
+    scores = json.loads(both)
+    assert (json_type, csv_type) == ("application/json", "text/csv")
+    assert variant in {"A", "B"}
+    assert len(scores) == 2 and all(0 <= s <= 1 for s in scores)
+    assert scores == json.loads(first) + json.loads(second)  # row order, each row scored on its own
+    assert scores[0] != scores[1]
+    assert [float(s) for s in as_csv.split(",")] == scores  # one comma-separated line
+    assert json.loads(again) == scores  # deterministic
+
+
+def test_traffic_splits_by_the_current_variant_weights(emulator, ab_endpoint):
+    runtime, sagemaker = emulator.client("sagemaker-runtime"), emulator.client("sagemaker")
+    bodies = [f"{i},{i % 7}.5,{i * 3 % 11}" for i in range(200)]
+    before = [_invoke(runtime, ab_endpoint, body)[2] for body in bodies]
+    sagemaker.update_endpoint_weights_and_capacities(
+        EndpointName=ab_endpoint, DesiredWeightsAndCapacities=[{"VariantName": "A", "DesiredWeight": 0.0}]
+    )
+    weights = {
+        v["VariantName"]: v["CurrentWeight"]
+        for v in sagemaker.describe_endpoint(EndpointName=ab_endpoint)["ProductionVariants"]
+    }
+    after = [_invoke(runtime, ab_endpoint, body)[2] for body in bodies]
+    assert set(before) == {"A", "B"}
+    assert 0.65 <= before.count("A") / len(before) <= 0.95
+    assert weights == {"A": 0.0, "B": 20.0}
+    assert set(after) == {"B"}
+
+
+def test_target_variant_answers_from_that_variant(emulator, ab_endpoint):
+    runtime = emulator.client("sagemaker-runtime")
+    chosen = {_invoke(runtime, ab_endpoint, f"{i},1", TargetVariant="B")[2] for i in range(20)}
+    with pytest.raises(runtime.exceptions.ValidationError, match="Variant C not found"):
+        _invoke(runtime, ab_endpoint, "1,1", TargetVariant="C")
+    assert chosen == {"B"}
+
+
+def test_invoking_a_missing_endpoint_or_a_bad_row_fails_as_on_aws(emulator, ab_endpoint):
+    runtime = emulator.client("sagemaker-runtime")
+    with pytest.raises(runtime.exceptions.ValidationError) as missing:
+        _invoke(runtime, f"{PREFIX}-no-such-endpoint", "1,2")
+    with pytest.raises(runtime.exceptions.ModelError) as bad_row:
+        _invoke(runtime, ab_endpoint, "1,2\nabc,3")
+    assert (
+        missing.value.response["Error"]["Message"]
+        == f"Endpoint {PREFIX}-no-such-endpoint of account {ACCOUNT} not found."
+    )
+    assert missing.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    error = bad_row.value.response
+    assert error["ResponseMetadata"]["HTTPStatusCode"] == 424
+    assert error["Error"]["Message"].startswith(
+        'Received client error (400) from primary with message "Unable to evaluate'
+    )
+    assert (
+        f"/aws/sagemaker/Endpoints/{ab_endpoint} in account {ACCOUNT} for more information."
+        in error["Error"]["Message"]
+    )
+    assert error["OriginalStatusCode"] == 400
+
+
+def test_a_configured_results_queue_still_answers_first(emulator, ab_endpoint):
+    runtime = emulator.client("sagemaker-runtime")
+    queued = {"Body": "queued", "ContentType": "text/plain", "InvokedProductionVariant": "Q", "CustomAttributes": "c"}
+    request = urllib.request.Request(  # noqa: S310 -- http://127.0.0.1:<port>, the emulator
+        f"{emulator.endpoint}/moto-api/static/sagemaker/endpoint-results",
+        data=json.dumps({"account_id": ACCOUNT, "region": REGION, "results": [queued]}).encode(),
+        method="POST",
+    )
+    urllib.request.urlopen(request, timeout=10).close()  # noqa: S310 -- as above
+    first = _invoke(runtime, ab_endpoint, "7,7")
+    repeated = _invoke(runtime, ab_endpoint, "7,7")  # moto keeps a queued answer for the same request
+    scored = _invoke(runtime, ab_endpoint, "8,8")  # queue empty: the emulated model again
+    assert first == repeated == ("queued", "text/plain", "Q")
+    assert scored[1] == "application/json" and scored[2] in {"A", "B"}
+    assert 0 <= json.loads(scored[0])[0] <= 1
