@@ -8,6 +8,7 @@ removed, so nothing is left running or written.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import sys
 import tempfile
@@ -33,8 +34,16 @@ TITLES = {
 }
 
 
+CONSOLE = sys.stdout  # the handlers' JSON log and EMF lines go to a file instead (see main)
+
+
+def _say(line: str) -> None:
+    CONSOLE.write(line + "\n")
+    CONSOLE.flush()
+
+
 def _report(markdown: str) -> None:
-    print(textwrap.indent(markdown.strip(), "    │ "), flush=True)
+    _say(textwrap.indent(markdown.strip(), "    │ "))
 
 
 def main() -> int:
@@ -45,19 +54,20 @@ def main() -> int:
         (home / "emulator").mkdir()
         print("demo: starting the local AWS emulator (moto + tests/emulator/server.py)", flush=True)
         try:
-            with running_emulator(home / "emulator") as emulator:
+            with running_emulator(home / "emulator") as emulator, (home / "handlers.log").open("w") as handler_log:
                 story = Story(emulator, home / "work", context, say=_report)
                 (home / "work").mkdir()
                 for number, step in enumerate(STEPS, start=1):
-                    print(f"[{number:2}/{len(STEPS)}] {TITLES[step]} ...", flush=True)
+                    _say(f"[{number:2}/{len(STEPS)}] {TITLES[step]} ...")
                     began = time.monotonic()
-                    said = getattr(story, step)()
-                    print(f"        {time.monotonic() - began:5.1f} s  {said}", flush=True)
+                    with contextlib.redirect_stdout(handler_log):  # our handlers run in-process and log to stdout
+                        said = getattr(story, step)()
+                    _say(f"        {time.monotonic() - began:5.1f} s  {said}")
         except KeyboardInterrupt:
-            print("\ndemo: interrupted; the emulator is stopped and its folder removed", flush=True)
+            _say("\ndemo: interrupted; the emulator is stopped and its folder removed")
             return 130
         except Exception as error:  # any failure: report the step, then clean up (the with-blocks)
-            print(f"\ndemo: FAILED: {type(error).__name__}: {error}", flush=True)
+            _say(f"\ndemo: FAILED: {type(error).__name__}: {error}")
             return 1
     print(f"demo: done in {time.monotonic() - started:.0f} s; the emulator is stopped, nothing is left behind")
     return 0
