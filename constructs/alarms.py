@@ -186,6 +186,36 @@ def build_alarm(
     return cw.CloudwatchMetricAlarm(scope, spec.id, **common, metric_query=[*metrics, total], threshold=spec.threshold)
 
 
+def any_in_five_minutes(
+    name: str,
+    description: str,
+    stage: Stage,
+    namespace: str,
+    metric_name: str,
+    dimensions: Mapping[str, str],
+    **more: Any,
+) -> AlarmSpec:
+    """One occurrence is an incident: the Sum of ``metric_name`` over 5 minutes above 0 (throttles, failures, errors).
+
+    ``name`` is both the construct id and the naming component; ``more`` sets further :class:`AlarmSpec` fields.
+    """
+    return AlarmSpec(
+        id=name,
+        name=name,
+        description=description,
+        stage=stage,
+        namespace=namespace,
+        metric_name=metric_name,
+        dimensions=dimensions,
+        statistic="Sum",
+        threshold=0,
+        comparison="GreaterThanThreshold",
+        period=300,
+        evaluation_periods=1,
+        **more,
+    )
+
+
 def queue_depth_alarm(id: str, name: str, stage: Stage, queue_name: str, description: str) -> AlarmSpec:
     """A message waiting in a dead-letter or on-failure queue: something failed every retry (depth > 0)."""
     return AlarmSpec(

@@ -7,7 +7,7 @@ from cdktf import TerraformResourceLifecycle
 from pydantic import Field, model_validator
 
 from constructs import Construct
-from constructs.alarms import AlarmSpec, AlarmsSettings, queue_depth_alarm
+from constructs.alarms import AlarmSpec, AlarmsSettings, any_in_five_minutes, queue_depth_alarm
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.policy import allow, document
@@ -94,21 +94,15 @@ class Streaming(Construct):
                 datapoints_to_alarm=3,
                 **common,
             ),
-            AlarmSpec(
-                id="stream-write-throttles",
-                name="stream-write-throttles",
-                description=(
-                    "Producers' PutRecord(s) calls were refused for lack of stream capacity. Check first: "
-                    "IncomingRecords/IncomingBytes against the shard limits (1,000 records or 1 MiB per second per "
-                    "shard); raise kinesis.shard_count or switch kinesis.mode to ON_DEMAND."
-                ),
-                metric_name="WriteProvisionedThroughputExceeded",
-                statistic="Sum",
-                threshold=0,
-                comparison="GreaterThanThreshold",
-                period=300,
-                evaluation_periods=1,
-                **common,
+            any_in_five_minutes(
+                "stream-write-throttles",
+                "Producers' PutRecord(s) calls were refused for lack of stream capacity. Check first: "
+                "IncomingRecords/IncomingBytes against the shard limits (1,000 records or 1 MiB per second per "
+                "shard); raise kinesis.shard_count or switch kinesis.mode to ON_DEMAND.",
+                "stream",
+                "AWS/Kinesis",
+                "WriteProvisionedThroughputExceeded",
+                dimensions,
             ),
         ]
 

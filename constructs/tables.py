@@ -10,7 +10,7 @@ from cdktf import TerraformResourceLifecycle
 from pydantic import Field, model_validator
 
 from constructs import Construct
-from constructs.alarms import AlarmSpec
+from constructs.alarms import AlarmSpec, any_in_five_minutes
 from constructs.aws_modules import aws
 from constructs.naming import Kind, Naming
 from constructs.refs import KeyRef, TableRef
@@ -136,21 +136,15 @@ class Tables(Construct):
                 ),
             ):
                 specs.append(
-                    AlarmSpec(
-                        id=f"table-{component}-{kind}",
-                        name=f"table-{component}-{kind}",
-                        description=f"Table {component}: {check}",
-                        stage="data",
-                        namespace="AWS/DynamoDB",
-                        metric_name=metric,
-                        dimensions={"TableName": table.name},
+                    any_in_five_minutes(
+                        f"table-{component}-{kind}",
+                        f"Table {component}: {check}",
+                        "data",
+                        "AWS/DynamoDB",
+                        metric,
+                        {"TableName": table.name},
                         # Both metrics exist only per operation: the alarm sums the operations (at most 10).
                         sum_over=tuple({"Operation": op} for op in DATA_PLANE_OPERATIONS),
-                        statistic="Sum",
-                        threshold=0,
-                        comparison="GreaterThanThreshold",
-                        period=300,
-                        evaluation_periods=1,
                     )
                 )
         return specs

@@ -23,7 +23,7 @@ from typing import Annotated, Any
 from pydantic import Field
 
 from constructs import Construct
-from constructs.alarms import AlarmSpec
+from constructs.alarms import AlarmSpec, any_in_five_minutes
 from constructs.aws_modules import aws
 from constructs.log_group import LogsSettings, owned_log_group
 from constructs.naming import Kind, Naming, NamingError
@@ -243,19 +243,13 @@ class Workflows(Construct):
             component = machine.node.id
             for kind, metric, check in kinds:
                 specs.append(
-                    AlarmSpec(
-                        id=f"{component}-{kind}",
-                        name=f"{component}-{kind}",
-                        description=f"Workflow {component}: {check}",
-                        stage="training",
-                        namespace="AWS/States",
-                        metric_name=metric,
-                        dimensions={"StateMachineArn": machine.arn},
-                        statistic="Sum",
-                        threshold=0,
-                        comparison="GreaterThanThreshold",
-                        period=300,
-                        evaluation_periods=1,
+                    any_in_five_minutes(
+                        f"{component}-{kind}",
+                        f"Workflow {component}: {check}",
+                        "training",
+                        "AWS/States",
+                        metric,
+                        {"StateMachineArn": machine.arn},
                     )
                 )
         return specs

@@ -44,7 +44,12 @@ def test_cli_synth_writes_byte_for_byte_what_the_plain_synth_writes(synthesized:
     assert result.returncode == 0, result.stderr
 
     cli = bench.read_outputs(tmp_path / "cdktf.out")
-    plain = bench.read_outputs(synthesized.outdir)
+    # The session's synth is shared: `terraform init` of the validate rung may have left its files there.
+    plain = {
+        name: data
+        for name, data in bench.read_outputs(synthesized.outdir).items()
+        if not name.endswith(".terraform.lock.hcl") and "/.terraform/" not in name
+    }
     assert cli.pop(MARKER) is not None  # the one file only main.py writes (stacks/output_folder.py)
     assert bench.differences(plain, cli) == []
     assert sum(name.endswith(".zip") for name in plain) == 21  # the assets are compared too
